@@ -1,0 +1,67 @@
+/*
+ * The public poller calls: argument checks, the wait loop and its clock,
+ * on top of the backend's OS wait.
+ */
+#include "config.h"
+
+#include "internal.h"
+
+int np_poll_new(np_poll **out) {
+  if (out == NULL)
+    return NP_EINVAL;
+  *out = NULL;
+  return np__backend_poll_new(out);
+}
+
+void np_poll_free(np_poll *poll) {
+  if (poll == NULL)
+    return;
+  np__core_close_all(np__poll_core(poll));
+  np__backend_poll_free(poll);
+}
+
+/* Milliseconds left before deadline, never negative. */
+static int remaining_ms(uint64_t deadline) {
+  uint64_t now = np__now_ms();
+
+  return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+int np_poll_wait(np_poll *poll, np_event *events, int max_events,
+                 int timeout_ms) {
+  struct np__poll_core *core;
+  uint64_t deadline = 0;
+  int wait_ms = timeout_ms;
+
+  if (poll == NULL || events == NULL || max_events <= 0)
+    return NP_EINVAL;
+  core = np__poll_core(poll);
+  if (timeout_ms > 0)
+    deadline = np__now_ms() + (uint64_t)timeout_ms;
+  for (;;) {
+    /* OS notifications are taken even when sources are already queued, so
+     * that an always-ready source cannot starve the others. */
+    int woken = np__backend_poll_os(poll, np__core_has_queued(core) ? 0
+                                                                    : wait_ms);
+    int n;
+
+    if (woken < 0)
+      return woken;
+    n = np__core_collect(core, events, max_events);
+    if (n > 0 || woken || timeout_ms == 0)
+      return n;
+    /* Completions that changed no reported state (a write finishing, a
+     * cancelled read) end an OS wait early: wait again for the rest. */
+    if (timeout_ms > 0) {
+      wait_ms = remaining_ms(deadline);
+      if (wait_ms == 0)
+        return 0;
+    }
+  }
+}
+
+int np_poll_wake(np_poll *poll) {
+  if (poll == NULL)
+    return NP_EINVAL;
+  return np__backend_wake(poll);
+}

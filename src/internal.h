@@ -1,0 +1,204 @@
+/*
+ * The contract between npipe's portable core (src/common/) and a backend
+ * (src/win/ or src/unix/).
+ *
+ * The core owns all readiness policy.  A backend turns OS notifications
+ * (IOCP completions, epoll events) into calls of np__source_signal and
+ * np__source_clear on the object's source; the core keeps a list of
+ * sources that may have something to report and applies the level /
+ * NP_EDGE / NP_ONESHOT rules in np__core_collect, at O(ready) per wait.
+ * Only the poller's thread touches sources and the ready list.
+ */
+#ifndef NP_INTERNAL_H
+#define NP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "npipe.h"
+
+#define NP__CONTAINER_OF(ptr, type, member)                                   \
+  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define NP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NP__UNUSED(x) ((void)(x))
+
+#define NP__EVENT_BITS (NP_READABLE | NP_WRITABLE | NP_HUP | NP_ERR)
+#define NP__INTEREST_BITS (NP_READABLE | NP_WRITABLE | NP_EDGE | NP_ONESHOT)
+
+/* Defaults that np_options leaves to the library. */
+#define NP__DEFAULT_BACKLOG 4
+#define NP__MAX_BACKLOG 255
+#define NP__DEFAULT_WRITE_LIMIT (1024u * 1024u)
+#define NP__PIPE_NAME_MAX 256 /* characters after the pipe prefix */
+
+/* ---- sources and the ready list (common/ready.c) ---------------------- */
+
+struct np__source;
+
+/* What the core may ask of an object.  Both may be NULL. */
+struct np__source_ops {
+  /* The interest changed (the source's interest field is already new):
+   * the backend may start or stop I/O accordingly. */
+  void (*interest_changed)(struct np__source *src);
+  /* np_poll_free closes an object the user left open. */
+  void (*close_orphan)(struct np__source *src);
+};
+
+struct np__poll_core;
+
+struct np__source {
+  struct np__poll_core *core;
+  const struct np__source_ops *ops;
+  uint64_t token;
+  uint32_t interest; /* NP_READABLE | NP_WRITABLE | NP_EDGE | NP_ONESHOT */
+  uint32_t ready;    /* conditions that hold now: NP__EVENT_BITS */
+  uint32_t fresh;    /* edge mode: bits signalled since the last report */
+  unsigned char disarmed; /* oneshot: reported; waits for new interest */
+  unsigned char queued;   /* on the ready list */
+  struct np__source *ready_next, *ready_prev;
+  struct np__source *all_next, *all_prev;
+};
+
+/* The part of every poller that the core owns; each backend's struct
+ * np_poll embeds one, reachable through np__poll_core(). */
+struct np__poll_core {
+  struct np__source *ready_head, *ready_tail;
+  size_t ready_count;
+  struct np__source *all_head; /* every registered source, for free */
+  size_t live;                 /* registered sources */
+};
+
+void np__core_init(struct np__poll_core *core);
+/* Registers src with the core (not yet ready). */
+void np__source_register(struct np__poll_core *core, struct np__source *src,
+                         const struct np__source_ops *ops, uint64_t token,
+                         uint32_t interest);
+/* Removes src from the core: its token is never reported again. */
+void np__source_deregister(struct np__source *src);
+/* Conditions in bits (NP__EVENT_BITS) now hold.  In edge mode each call
+ * counts as a new transition of those bits. */
+void np__source_signal(struct np__source *src, uint32_t bits);
+/* Conditions in bits no longer hold. */
+void np__source_clear(struct np__source *src, uint32_t bits);
+/* Sets token and interest, re-arms a oneshot source and re-evaluates the
+ * current conditions, as epoll's EPOLL_CTL_MOD does.  Calls the
+ * interest_changed op.  Returns 0, or NP_EINVAL for unknown bits. */
+int np__source_set_interest(struct np__source *src, uint64_t token,
+                            uint32_t interest);
+/* Stores up to max events of queued sources and applies the level, edge
+ * and oneshot policy; sources not reached stay first in line.  Returns
+ * the number stored. */
+int np__core_collect(struct np__poll_core *core, np_event *events, int max);
+/* Non-zero when a source is queued, so the next OS wait must not block. */
+int np__core_has_queued(const struct np__poll_core *core);
+/* Closes every registered source through its close_orphan op. */
+void np__core_close_all(struct np__poll_core *core);
+
+/* ---- the backend's poller (win/poll-iocp.c, unix/poll-epoll.c) -------- */
+
+/* Allocates a backend poller whose core is initialised. */
+int np__backend_poll_new(np_poll **out);
+/* Releases the OS poller; the core has closed every source already. */
+void np__backend_poll_free(np_poll *poll);
+/* Waits up to timeout_ms (< 0: forever) for OS notifications and
+ * dispatches them to sources.  Returns 1 when a wake-up was consumed,
+ * 0 otherwise, or a negative NP_E*. */
+int np__backend_poll_os(np_poll *poll, int timeout_ms);
+/* Wakes the poller; any thread; coalesces.  Returns 0 or NP_E*. */
+int np__backend_wake(np_poll *poll);
+/* The core part of a backend poller. */
+struct np__poll_core *np__poll_core(np_poll *poll);
+/* A monotonic clock in milliseconds. */
+uint64_t np__now_ms(void);
+
+/* ---- errors (common/error.c and the backend's error map) -------------- */
+
+/* One row of a backend's map from OS error codes to NP_E* codes. */
+struct np__error_row {
+  long os;
+  int np;
+};
+/* The backend's map (Win32 error codes or errno values) and its length;
+ * exposed so that a test can check every row. */
+extern const struct np__error_row np__os_error_map[];
+extern const size_t np__os_error_map_len;
+/* Maps an OS error code; unknown codes become NP_EIO. */
+int np__error_from_os(long code);
+
+/* ---- addresses (common/address.c) -------------------------------------- */
+
+enum np__address_kind { NP__ADDR_PIPE, NP__ADDR_UNIX, NP__ADDR_TCP };
+
+struct np__address {
+  enum np__address_kind kind;
+  char host[256];  /* pipe: "." for local, else the server; tcp: host */
+  char name[4096]; /* pipe: NAME; unix: the path; tcp: unused */
+  unsigned port;   /* tcp only */
+};
+
+/* Parses "pipe:NAME", "\\.\pipe\NAME", "\\HOST\pipe\NAME", "unix:/path"
+ * and "tcp:HOST:PORT" (HOST may be "[v6]").  Returns 0, NP_EINVAL or
+ * NP_ENAMETOOLONG. */
+int np__address_parse(const char *text, struct np__address *out);
+
+/* ---- options (common/options.c) --------------------------------------- */
+
+/* np_options with every default filled in and every field validated. */
+struct np__opts {
+  uint32_t flags;
+  int backlog;
+  int timeout_ms;
+  size_t write_limit;
+  const char *sddl;
+  uint32_t allow_uid;
+  unsigned mode;
+};
+
+/* Resolves opts (NULL means defaults).  Returns 0 or NP_EINVAL. */
+int np__options_resolve(const np_options *opts, struct np__opts *out);
+
+/* ---- listeners and streams (common/stream.c) -------------------------- */
+
+struct np__listener_ops {
+  int (*accept)(np_listener *l, uint64_t token, uint32_t interest,
+                np_stream **out);
+  int (*address)(np_listener *l, char *buf, size_t len);
+  void (*close)(np_listener *l);
+};
+
+struct np_listener {
+  struct np__source src;
+  const struct np__listener_ops *ops;
+};
+
+struct np__stream_ops {
+  ptrdiff_t (*read)(np_stream *s, void *buf, size_t len);
+  ptrdiff_t (*write)(np_stream *s, const void *buf, size_t len);
+  int (*shutdown)(np_stream *s);
+  int (*peer)(np_stream *s, np_peer *peer);
+  void (*close)(np_stream *s);
+};
+
+struct np_stream {
+  struct np__source src;
+  const struct np__stream_ops *ops;
+  int error; /* pending error for np_stream_error, 0 if none */
+};
+
+/* Backend entry points by address kind.  Each registers the new object
+ * with the poller's core and returns 0 or NP_E*; on failure nothing is
+ * left behind.  A kind the backend lacks returns NP_ENOTSUP. */
+int np__pipe_listen(np_poll *poll, const struct np__address *addr,
+                    const struct np__opts *opts, uint64_t token,
+                    np_listener **out);
+int np__pipe_connect(np_poll *poll, const struct np__address *addr,
+                     const struct np__opts *opts, uint64_t token,
+                     uint32_t interest, np_stream **out);
+int np__tcp_listen(np_poll *poll, const struct np__address *addr,
+                   const struct np__opts *opts, uint64_t token,
+                   np_listener **out);
+int np__tcp_connect(np_poll *poll, const struct np__address *addr,
+                    const struct np__opts *opts, uint64_t token,
+                    uint32_t interest, np_stream **out);
+
+#endif /* NP_INTERNAL_H */

@@ -1,0 +1,143 @@
+/*
+ * The Windows poller: one I/O completion port, drained in batches with
+ * GetQueuedCompletionStatusEx and dispatched by completion key.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "win.h"
+
+#define ENTRY_BATCH 64
+
+typedef LONG(NTAPI *nt_to_dos_fn)(LONG status);
+
+struct np_poll {
+  struct np__poll_core core;
+  HANDLE port;
+  volatile LONG wake_pending;
+};
+
+static nt_to_dos_fn nt_to_dos;
+
+int np__error_from_win32(DWORD err) { return np__error_from_os((long)err); }
+
+struct np__poll_core *np__poll_core(np_poll *poll) { return &poll->core; }
+
+HANDLE np__iocp_port(np_poll *poll) { return poll->port; }
+
+uint64_t np__now_ms(void) {
+  static LARGE_INTEGER freq;
+  LARGE_INTEGER now;
+
+  /* QueryPerformanceFrequency is fixed at boot and never fails on XP+. */
+  if (freq.QuadPart == 0)
+    QueryPerformanceFrequency(&freq);
+  QueryPerformanceCounter(&now);
+  return (uint64_t)(now.QuadPart / (freq.QuadPart / 1000));
+}
+
+int np__backend_poll_new(np_poll **out) {
+  np_poll *poll = calloc(1, sizeof(*poll));
+
+  if (poll == NULL)
+    return NP_ENOMEM;
+  if (nt_to_dos == NULL)
+    nt_to_dos = (nt_to_dos_fn)(void (*)(void))GetProcAddress(
+        GetModuleHandleW(L"ntdll.dll"), "RtlNtStatusToDosError");
+  np__core_init(&poll->core);
+  poll->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+  if (poll->port == NULL) {
+    int err = np__error_from_win32(GetLastError());
+
+    free(poll);
+    return err;
+  }
+  *out = poll;
+  return 0;
+}
+
+void np__backend_poll_free(np_poll *poll) {
+  CloseHandle(poll->port);
+  free(poll);
+}
+
+int np__iocp_associate(np_poll *poll, HANDLE handle) {
+  if (CreateIoCompletionPort(handle, poll->port, NP__KEY_OP, 0) == NULL)
+    return np__error_from_win32(GetLastError());
+  return 0;
+}
+
+int np__iocp_post(np_poll *poll, struct np__op *op, DWORD err, DWORD bytes) {
+  /* The packet carries a Win32 code in OVERLAPPED.Internal, where the
+   * kernel's packets carry an NTSTATUS; its key tells dispatch which. */
+  op->ov.Internal = err;
+  if (!PostQueuedCompletionStatus(poll->port, bytes, NP__KEY_POSTED, &op->ov))
+    return np__error_from_win32(GetLastError());
+  return 0;
+}
+
+/* The Win32 error code of a dequeued operation.  GetQueuedCompletionStatusEx
+ * reports per-entry status only as the NTSTATUS in OVERLAPPED.Internal. */
+static DWORD entry_error(const OVERLAPPED *ov) {
+  LONG status = (LONG)ov->Internal;
+
+  if (status == 0)
+    return 0;
+  return nt_to_dos != NULL ? (DWORD)nt_to_dos(status) : ERROR_GEN_FAILURE;
+}
+
+static void dispatch(np_poll *poll, const OVERLAPPED_ENTRY *e, int *woken) {
+  struct np__op *op;
+
+  switch (e->lpCompletionKey) {
+  case NP__KEY_WAKE:
+    InterlockedExchange(&poll->wake_pending, 0);
+    *woken = 1;
+    break;
+  case NP__KEY_OP:
+    op = NP__CONTAINER_OF(e->lpOverlapped, struct np__op, ov);
+    op->complete(op, entry_error(e->lpOverlapped),
+                 e->dwNumberOfBytesTransferred);
+    break;
+  case NP__KEY_POSTED:
+    op = NP__CONTAINER_OF(e->lpOverlapped, struct np__op, ov);
+    op->complete(op, (DWORD)e->lpOverlapped->Internal,
+                 e->dwNumberOfBytesTransferred);
+    break;
+  default:
+    /* A foreign packet on our port (a handle shared with another
+     * process): its OVERLAPPED is not ours to touch. */
+    break;
+  }
+}
+
+int np__backend_poll_os(np_poll *poll, int timeout_ms) {
+  OVERLAPPED_ENTRY entries[ENTRY_BATCH];
+  ULONG n = 0, i;
+  int woken = 0;
+
+  if (!GetQueuedCompletionStatusEx(poll->port, entries, ENTRY_BATCH, &n,
+                                   timeout_ms < 0 ? INFINITE
+                                                  : (DWORD)timeout_ms,
+                                   FALSE)) {
+    DWORD err = GetLastError();
+
+    return err == WAIT_TIMEOUT ? 0 : np__error_from_win32(err);
+  }
+  for (i = 0; i < n; i++)
+    dispatch(poll, &entries[i], &woken);
+  return woken;
+}
+
+int np__backend_wake(np_poll *poll) {
+  if (InterlockedExchange(&poll->wake_pending, 1) != 0)
+    return 0;
+  if (!PostQueuedCompletionStatus(poll->port, 0, NP__KEY_WAKE, NULL)) {
+    DWORD err = GetLastError();
+
+    InterlockedExchange(&poll->wake_pending, 0);
+    return np__error_from_win32(err);
+  }
+  return 0;
+}
