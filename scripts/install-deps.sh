@@ -18,5 +18,5 @@ fi
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential autoconf automake libtool pkg-config check \
-  mingw-w64 wine wine64 mandoc valgrind libuv1-dev socat python3 \
+  mingw-w64 wine wine64 mandoc valgrind libuv1-dev socat python3 clang \
   ca-certificates dpkg-dev

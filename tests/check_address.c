@@ -63,6 +63,10 @@ START_TEST(test_address_tcp_forms) {
   ck_assert_int_eq(np__address_parse("tcp:localhost:65535", &a), 0);
   ck_assert_str_eq(a.host, "localhost");
   ck_assert_uint_eq(a.port, 65535);
+  ck_assert_int_eq(np__address_parse("tcp:[fe80::1%eth0]:8", &a), 0);
+  ck_assert_str_eq(a.host, "fe80::1%eth0");
+  ck_assert_int_eq(np__address_parse("tcp:my-host_1.example:22", &a), 0);
+  ck_assert_str_eq(a.host, "my-host_1.example");
 }
 END_TEST
 
@@ -72,6 +76,10 @@ START_TEST(test_address_tcp_bad) {
       "tcp:[::1",     "tcp:[::1]",   "tcp:[::1]x1", "tcp::80",
       "tcp:::1:80",   "tcp:h:-1",    "tcp:h:8x",    "tcp:[]:80",
       "tcp:h:655350",
+      /* Found by fuzz-address: brackets around something not IPv6. */
+      "tcp:[\xba]:80", "tcp:[host]:80", "tcp:[1.2.3.4]:80",
+      /* Bytes no host name has. */
+      "tcp:a b:80", "tcp:h\xff:1", "tcp:h\n:1", "tcp:h%1:80",
   };
   struct np__address a;
   size_t i;

@@ -91,10 +91,32 @@ static int parse_port(const char *s, unsigned *port) {
   return 0;
 }
 
+/* Host names and IPv4 literals: letters, digits, '.', '-' and '_';
+ * bracketed IPv6 literals: hex digits, ':', '.' and a '%' zone. */
+static int check_host(const char *host, size_t len, int bracketed) {
+  size_t i;
+  int colons = 0;
+
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)host[i];
+    int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                (c >= 'A' && c <= 'Z');
+
+    if (c == ':')
+      colons++;
+    else if (!alnum && c != '.' && c != '-' && c != '_' &&
+             !(bracketed && c == '%'))
+      return NP_EINVAL;
+  }
+  /* Brackets are for IPv6 literals only, and those need them. */
+  return (bracketed ? colons >= 2 : colons == 0) ? 0 : NP_EINVAL;
+}
+
 /* "HOST:PORT" or "[V6]:PORT". */
 static int parse_tcp(const char *hp, struct np__address *out) {
   const char *host = hp, *colon;
   size_t host_len;
+  int err;
 
   out->kind = NP__ADDR_TCP;
   if (*hp == '[') {
@@ -110,11 +132,11 @@ static int parse_tcp(const char *hp, struct np__address *out) {
     if (colon == NULL)
       return NP_EINVAL;
     host_len = (size_t)(colon - hp);
-    if (memchr(hp, ':', host_len) != NULL)
-      return NP_EINVAL; /* a bare IPv6 literal needs brackets */
   }
   if (host_len == 0)
     return NP_EINVAL;
+  if ((err = check_host(host, host_len, host != hp)) != 0)
+    return err;
   if (copy_field(out->host, sizeof(out->host), host, host_len) != 0)
     return NP_ENAMETOOLONG;
   return parse_port(colon + 1, &out->port);
