@@ -15,9 +15,46 @@
 
 #include "helpers.h"
 
+#ifndef _WIN32
+static char private_dir[64];
+static pid_t private_dir_owner;
+
+/* Removes the private pipe directory and whatever the tests left in it. */
+static void remove_private_dir(void) {
+  char cmd[128];
+
+  /* Check's forked test children exit through here too. */
+  if (private_dir[0] == '\0' || getpid() != private_dir_owner)
+    return;
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", private_dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", private_dir);
+}
+#endif
+
+void npt_use_private_dir(void) {
+#ifndef _WIN32
+  /* pipe:NAME lives in $NPIPE_DIR: one fresh directory per test program,
+   * so parallel suites never see each other's names. */
+  if (private_dir[0] != '\0')
+    return;
+  snprintf(private_dir, sizeof(private_dir), "/tmp/npt-%lu-XXXXXX",
+           (unsigned long)getpid());
+  if (mkdtemp(private_dir) == NULL) {
+    perror("mkdtemp");
+    exit(EXIT_FAILURE);
+  }
+  setenv("NPIPE_DIR", private_dir, 1);
+  private_dir_owner = getpid();
+  atexit(remove_private_dir);
+#endif
+}
+
 int npt_run(Suite *suite) {
   SRunner *sr = srunner_create(suite);
   int failed;
+
+  npt_use_private_dir();
 
 #ifdef _WIN32
   /* msvcrt's text mode would end Check's summary lines in \r\n. */

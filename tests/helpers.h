@@ -20,6 +20,10 @@ int npt_run(Suite *suite);
 /* A new test case with the suite-wide timeout, added to suite. */
 TCase *npt_tcase(Suite *suite, const char *name);
 
+/* POSIX: points $NPIPE_DIR at a fresh 0700 directory removed at exit
+ * (npt_run calls it).  Windows: nothing to do. */
+void npt_use_private_dir(void);
+
 /* "iocp" or "epoll". */
 const char *npt_backend(void);
 /* Non-zero when running under Wine. */

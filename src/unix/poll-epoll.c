@@ -72,12 +72,14 @@ void np__backend_poll_free(np_poll *poll) {
 static void drain_wakeups(np_poll *poll) {
   uint64_t count;
 
-  /* Clear the flag before draining: a wake that lands in between leaves
-   * the eventfd readable, so the next wait returns at once rather than
-   * losing it. */
-  __atomic_store_n(&poll->wake_pending, 0, __ATOMIC_SEQ_CST);
+  /* Drain before clearing the flag.  A wake that lands in between sees
+   * the flag still set and writes nothing, which is fine: this wait
+   * returns anyway.  Clearing first would let such a wake's write be
+   * drained here while its flag stays set, and then every later wake
+   * would be skipped for good. */
   while (read(poll->wakefd, &count, sizeof(count)) > 0)
     ;
+  __atomic_store_n(&poll->wake_pending, 0, __ATOMIC_SEQ_CST);
 }
 
 int np__backend_poll_os(np_poll *poll, int timeout_ms) {

@@ -28,4 +28,94 @@ void np__epoll_del(np_poll *poll, struct np__watch *w);
 /* Maps the current errno. */
 int np__error_from_errno(void);
 
+/* ---- streams over a connected socket (fd-stream.c, fd-message.c) ------
+ *
+ * A generic non-blocking socket stream: AF_UNIX pipes (byte or message
+ * mode) and TCP connections share it.  It owns a user-space write buffer
+ * of up to write_limit bytes, so that np_write never blocks and np_close
+ * still delivers what np_write accepted: a closed stream with unsent
+ * bytes stays in the epoll set, silent, until it has flushed them or the
+ * peer is gone, and np_poll_free frees it if it is still there.
+ *
+ * Readiness follows the core's contract: READABLE is signalled on each
+ * arrival (EPOLLIN, edge-triggered) and cleared when a read gives
+ * NP_EAGAIN; WRITABLE is signalled at creation (or when a connect
+ * completes) and when buffer room frees after an NP_EAGAIN; NP_HUP when
+ * the peer is gone.  EPOLLOUT is in the epoll set only while bytes are
+ * buffered or a connect is in progress. */
+
+/* np__fd_stream_new flags. */
+enum np__fd_flags {
+  /* SOCK_SEQPACKET with npipe's framing: one np_write is one message, one
+   * np_read returns one message (fd-message.c). */
+  NP__FD_MESSAGE = 0x01,
+  /* Pipe semantics: ECONNRESET (the peer closed with unread data) reads as
+   * NP_EOF and writes fail with NP_EPIPE; np_stream_peer answers from
+   * SO_PEERCRED.  Without it ECONNRESET is NP_ECONNRESET and
+   * np_stream_peer is NP_ENOTSUP (TCP). */
+  NP__FD_PIPE = 0x02,
+  /* A non-blocking connect(2) is in progress on fd: the stream becomes
+   * WRITABLE when it completes; a failure is stored for np_stream_error
+   * (signalled as NP_ERR | NP_WRITABLE) and returned by later reads and
+   * writes.  np_write buffers in the meantime. */
+  NP__FD_CONNECTING = 0x04
+};
+
+/* Wraps fd, a connected (or connecting) non-blocking close-on-exec
+ * socket, in a stream registered with poll's core under token and
+ * interest, and adds fd to the epoll set.  write_limit is the most bytes
+ * np_write buffers (must be > 0).  Returns 0 with *out set and fd owned
+ * by the stream, or NP_E* with nothing registered and fd still the
+ * caller's to close. */
+int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
+                      size_t write_limit, uint64_t token, uint32_t interest,
+                      np_stream **out);
+
+/* ---- listeners over a listening socket (fd-listener.c) ----------------
+ *
+ * A listening socket whose owner (pipe-uds.c, the TCP module) embeds a
+ * struct np__fd_listener in its own object and describes itself with a
+ * class.  The listener is READABLE while accept(2) may succeed and is
+ * cleared when it gives EAGAIN. */
+
+struct np__fd_listener;
+
+/* Returned by a vet hook: close this connection and try the next one. */
+#define NP__FD_REFUSE 1
+
+struct np__fd_listener_class {
+  /* Vets a freshly accepted fd (non-blocking, close-on-exec) before any
+   * byte is read: returns 0 to hand it out, NP__FD_REFUSE to have it
+   * closed silently and move on, or NP_E* to have it closed and return
+   * that error from np_accept.  May be NULL (accept everything). */
+  int (*vet)(struct np__fd_listener *l, int fd);
+  /* np_listener_address: writes the NUL-terminated address, returns its
+   * length or NP_ENAMETOOLONG. */
+  int (*address)(struct np__fd_listener *l, char *buf, size_t len);
+  /* Called once by np_listener_close (or np_poll_free) after the socket
+   * was removed from the poller and closed: releases what the owner holds
+   * (a socket file, a lock) and frees the embedding object. */
+  void (*release)(struct np__fd_listener *l);
+};
+
+struct np__fd_listener {
+  np_listener pub;
+  struct np__watch watch;
+  np_poll *poll;
+  const struct np__fd_listener_class *cls;
+  unsigned stream_flags; /* np__fd_flags for accepted streams */
+  size_t write_limit;    /* for accepted streams */
+};
+
+/* Starts l, embedded in its owner's object, on fd, a bound and listening
+ * non-blocking close-on-exec socket: registers l with poll's core under
+ * token (interest NP_READABLE) and adds fd to the epoll set.  Accepted
+ * streams get stream_flags and write_limit.  Returns 0, after which fd
+ * belongs to l and np_listener_close ends in cls->release; or NP_E* with
+ * nothing registered and fd and the owner's object still the caller's. */
+int np__fd_listener_start(struct np__fd_listener *l, np_poll *poll, int fd,
+                          const struct np__fd_listener_class *cls,
+                          unsigned stream_flags, size_t write_limit,
+                          uint64_t token);
+
 #endif /* NP_UNIX_H */

@@ -6,9 +6,12 @@
 
 #include <stdlib.h>
 
+#include "common/bufpool.h"
 #include "win.h"
 
 #define ENTRY_BATCH 64
+#define DRAIN_MS 2000
+#define POOL_CACHE (4u * 1024u * 1024u) /* bytes of idle buffers kept */
 
 typedef LONG(NTAPI *nt_to_dos_fn)(LONG status);
 
@@ -16,6 +19,10 @@ struct np_poll {
   struct np__poll_core core;
   HANDLE port;
   volatile LONG wake_pending;
+  size_t ops_in_flight; /* np__iocp_op_begin minus np__iocp_op_end */
+  struct np__afd_group *afd_groups;
+  struct np__linger *lingering; /* np__iocp_linger_add */
+  struct np__bufpool pool;
 };
 
 static nt_to_dos_fn nt_to_dos;
@@ -25,6 +32,34 @@ int np__error_from_win32(DWORD err) { return np__error_from_os((long)err); }
 struct np__poll_core *np__poll_core(np_poll *poll) { return &poll->core; }
 
 HANDLE np__iocp_port(np_poll *poll) { return poll->port; }
+
+void np__iocp_op_begin(np_poll *poll) { poll->ops_in_flight++; }
+
+void np__iocp_op_end(np_poll *poll) { poll->ops_in_flight--; }
+
+void np__iocp_linger_add(np_poll *poll, struct np__linger *l) {
+  l->prev = NULL;
+  l->next = poll->lingering;
+  if (poll->lingering != NULL)
+    poll->lingering->prev = l;
+  poll->lingering = l;
+}
+
+void np__iocp_linger_remove(np_poll *poll, struct np__linger *l) {
+  if (l->prev != NULL)
+    l->prev->next = l->next;
+  else
+    poll->lingering = l->next;
+  if (l->next != NULL)
+    l->next->prev = l->prev;
+  l->next = l->prev = NULL;
+}
+
+struct np__bufpool *np__iocp_bufpool(np_poll *poll) { return &poll->pool; }
+
+struct np__afd_group **np__iocp_afd_groups(np_poll *poll) {
+  return &poll->afd_groups;
+}
 
 uint64_t np__now_ms(void) {
   static LARGE_INTEGER freq;
@@ -46,6 +81,7 @@ int np__backend_poll_new(np_poll **out) {
     nt_to_dos = (nt_to_dos_fn)(void (*)(void))GetProcAddress(
         GetModuleHandleW(L"ntdll.dll"), "RtlNtStatusToDosError");
   np__core_init(&poll->core);
+  np__bufpool_init(&poll->pool, POOL_CACHE);
   poll->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
   if (poll->port == NULL) {
     int err = np__error_from_win32(GetLastError());
@@ -57,8 +93,32 @@ int np__backend_poll_new(np_poll **out) {
   return 0;
 }
 
+/* Dispatches completions until every counted operation has come back.
+ * Cancelled operations return at once; the bound only guards against an
+ * operation that never does, whose memory is then leaked rather than
+ * freed under the kernel's feet. */
+static void drain(np_poll *poll) {
+  uint64_t deadline = np__now_ms() + DRAIN_MS;
+
+  while (poll->ops_in_flight > 0) {
+    uint64_t now = np__now_ms();
+
+    if (now >= deadline ||
+        np__backend_poll_os(poll, (int)(deadline - now)) < 0)
+      break;
+  }
+}
+
 void np__backend_poll_free(np_poll *poll) {
+  struct np__linger *l;
+
+  /* What is still in flight belongs to objects already closed (writes
+   * being flushed, cancelled reads and connects): cancel, then wait. */
+  for (l = poll->lingering; l != NULL; l = l->next)
+    l->cancel(l);
+  drain(poll);
   CloseHandle(poll->port);
+  np__bufpool_destroy(&poll->pool);
   free(poll);
 }
 

@@ -40,6 +40,31 @@ HANDLE np__iocp_port(np_poll *poll);
 /* Queues op's completion as if the OS had completed it, for results that
  * the OS reported synchronously without a packet.  Returns 0 or NP_E*. */
 int np__iocp_post(np_poll *poll, struct np__op *op, DWORD err, DWORD bytes);
+/* Count the operations whose completion packet is still to come: a module
+ * calls begin when it launches (or posts) one and end when the completion
+ * is dispatched, so that np_poll_free can wait for cancelled operations
+ * before freeing the objects their OVERLAPPED lives in. */
+void np__iocp_op_begin(np_poll *poll);
+void np__iocp_op_end(np_poll *poll);
+
+/* Something whose operations may still be in flight after its owner let
+ * go of it (a closed pipe flushing its writes).  np__backend_poll_free
+ * calls cancel on each before it drains the port; cancel only requests
+ * cancellation (the completions still come) and must not unlink. */
+struct np__linger {
+  struct np__linger *next, *prev;
+  void (*cancel)(struct np__linger *l);
+};
+void np__iocp_linger_add(np_poll *poll, struct np__linger *l);
+void np__iocp_linger_remove(np_poll *poll, struct np__linger *l);
+
+struct np__bufpool;
+/* The poller's I/O buffer pool (common/bufpool.h). */
+struct np__bufpool *np__iocp_bufpool(np_poll *poll);
+
+struct np__afd_group;
+/* The head of the poller's list of AFD handle groups, owned by afd.c. */
+struct np__afd_group **np__iocp_afd_groups(np_poll *poll);
 
 /* Maps a Win32 error code. */
 int np__error_from_win32(DWORD err);

@@ -1,0 +1,85 @@
+#!/bin/sh
+# Runs the native test suite under the memory checkers:
+#   asan      configure _build/asan with --enable-sanitizers
+#             (-fsanitize=address,undefined, leak checking on) and run
+#             make check: every test runs in its own forked process, so a
+#             leak or an error fails that test.
+#   valgrind  build _build/valgrind normally and run each test program
+#             under valgrind memcheck, without fork (CK_FORK=no) so that
+#             valgrind sees the tests themselves: no error and no definite
+#             or indirect leak allowed.
+# Usage: scripts/test-memcheck.sh [asan] [valgrind]   (default: both)
+# Build directories can be moved with NP_ASAN_DIR and NP_VALGRIND_DIR.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+what=${*:-asan valgrind}
+asan_dir=${NP_ASAN_DIR:-_build/asan}
+vg_dir=${NP_VALGRIND_DIR:-_build/valgrind}
+# One test program under valgrind: far slower than natively.
+vg_timeout=${NP_VALGRIND_TIMEOUT:-1800}
+
+configure_in() {
+  dir=$1
+  shift
+  [ -x configure ] || { mkdir -p m4 && autoreconf -fi; }
+  mkdir -p "$dir"
+  [ -f "$dir/Makefile" ] ||
+    (cd "$dir" && "$top/configure" -q --enable-werror "$@")
+  make -C "$dir" -j2 >/dev/null
+}
+
+# The test programs this build defines (check_PROGRAMS, with EXEEXT).
+test_programs() {
+  printf 'np-print-tests:\n\t@echo $(check_PROGRAMS)\n' |
+    make -s -C "$1" -f Makefile -f - np-print-tests
+}
+
+asan() {
+  echo "=== AddressSanitizer + UBSan: make check in $asan_dir"
+  configure_in "$asan_dir" --enable-sanitizers
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    make -C "$asan_dir" -j2 check || {
+    cat "$asan_dir/test-suite.log"
+    return 1
+  }
+  grep -h -E '^[0-9]+%: Checks' "$asan_dir"/tests/*.log || true
+}
+
+valgrind_run() {
+  echo "=== valgrind memcheck, CK_FORK=no, in $vg_dir"
+  command -v valgrind >/dev/null ||
+    { echo "valgrind not installed" >&2; return 1; }
+  configure_in "$vg_dir"
+  progs=$(test_programs "$vg_dir")
+  make -C "$vg_dir" -j2 $progs >/dev/null
+  failed=0
+  for t in $progs; do
+    log="$vg_dir/$t.valgrind.log"
+    start=$(date +%s)
+    if (cd "$vg_dir" && CK_FORK=no CK_VERBOSITY=normal \
+        timeout --kill-after=10 "$vg_timeout" \
+        ./libtool --mode=execute valgrind -q --leak-check=full \
+          --errors-for-leak-kinds=definite,indirect \
+          --show-leak-kinds=definite,indirect --error-exitcode=1 \
+          "./$t") >"$log" 2>&1; then
+      status=PASS
+    else
+      status=FAIL
+      failed=1
+    fi
+    summary=$(grep -E '^[0-9]+%: Checks' "$log" || true)
+    echo "$status: $t ($(($(date +%s) - start)) s) $summary"
+    [ "$status" = PASS ] || tail -40 "$log"
+  done
+  return $failed
+}
+
+for w in $what; do
+  case $w in
+  asan) asan ;;
+  valgrind) valgrind_run ;;
+  *) echo "usage: $0 [asan] [valgrind]" >&2; exit 2 ;;
+  esac
+done

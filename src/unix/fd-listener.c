@@ -1,0 +1,122 @@
+/*
+ * A listening socket as an np_listener.  The owner (AF_UNIX pipes, TCP)
+ * embeds struct np__fd_listener and supplies a class: a vet hook that
+ * sees each connection before any byte is read, the address, and the
+ * release of whatever else it holds.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include "config.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "unix.h"
+
+static struct np__fd_listener *from_pub(np_listener *p) {
+  return NP__CONTAINER_OF(p, struct np__fd_listener, pub);
+}
+
+static void on_event(struct np__watch *w, uint32_t ev) {
+  struct np__fd_listener *l =
+      NP__CONTAINER_OF(w, struct np__fd_listener, watch);
+
+  NP__UNUSED(ev);
+  /* Edge-triggered: one event per arriving connection (or error, which
+   * np_accept then reports). */
+  np__source_signal(&l->pub.src, NP_READABLE);
+}
+
+/* Takes the next connection off the queue.  Returns the fd, or NP_EAGAIN
+ * (and clears READABLE) when none waits, or another NP_E*. */
+static int next_fd(struct np__fd_listener *l) {
+  for (;;) {
+    int fd = accept4(l->watch.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int e;
+
+    if (fd >= 0)
+      return fd;
+    e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+      np__source_clear(&l->pub.src, NP_READABLE);
+      return NP_EAGAIN;
+    }
+    /* A client that gave up while queued is not the listener's error. */
+    if (e != EINTR && e != ECONNABORTED && e != EPROTO)
+      return np__error_from_os(e);
+  }
+}
+
+static int listener_accept(np_listener *p, uint64_t token, uint32_t interest,
+                           np_stream **out) {
+  struct np__fd_listener *l = from_pub(p);
+
+  for (;;) {
+    int fd = next_fd(l);
+    int err;
+
+    if (fd < 0)
+      return fd;
+    err = l->cls->vet != NULL ? l->cls->vet(l, fd) : 0;
+    if (err == NP__FD_REFUSE) {
+      close(fd);
+      continue;
+    }
+    if (err == 0)
+      err = np__fd_stream_new(l->poll, fd, l->stream_flags, l->write_limit,
+                              token, interest, out);
+    if (err != 0)
+      close(fd);
+    return err;
+  }
+}
+
+static int listener_address(np_listener *p, char *buf, size_t len) {
+  struct np__fd_listener *l = from_pub(p);
+
+  return l->cls->address(l, buf, len);
+}
+
+static void listener_close(np_listener *p) {
+  struct np__fd_listener *l = from_pub(p);
+
+  np__source_deregister(&l->pub.src);
+  np__epoll_del(l->poll, &l->watch);
+  /* Connections still queued are dropped with the socket. */
+  close(l->watch.fd);
+  l->cls->release(l);
+}
+
+static void orphan_close(struct np__source *src) {
+  listener_close(&NP__CONTAINER_OF(src, struct np__fd_listener, pub.src)->pub);
+}
+
+static const struct np__listener_ops listener_ops = {
+    listener_accept, listener_address, listener_close};
+
+static const struct np__source_ops source_ops = {NULL, orphan_close};
+
+int np__fd_listener_start(struct np__fd_listener *l, np_poll *poll, int fd,
+                          const struct np__fd_listener_class *cls,
+                          unsigned stream_flags, size_t write_limit,
+                          uint64_t token) {
+  int err;
+
+  if (write_limit == 0)
+    return NP_EINVAL;
+  l->pub.ops = &listener_ops;
+  l->watch.fd = fd;
+  l->watch.on_event = on_event;
+  l->poll = poll;
+  l->cls = cls;
+  l->stream_flags = stream_flags;
+  l->write_limit = write_limit;
+  err = np__epoll_add(poll, &l->watch, EPOLLIN | EPOLLET);
+  if (err != 0)
+    return err;
+  /* Connections queued before this call show up as epoll's first edge. */
+  np__source_register(np__poll_core(poll), &l->pub.src, &source_ops, token,
+                      NP_READABLE);
+  return 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * Where a pipe name lives: "pipe:NAME" is the socket NAME in a private
+ * per-user directory ($NPIPE_DIR, else $XDG_RUNTIME_DIR/npipe, else
+ * /tmp/npipe-EUID), and "unix:/path" is that path.
+ *
+ * The private directory is what keeps other users away on systems where
+ * socket permissions are not enforced, and what stops them squatting a
+ * name: it must be a directory (not a symlink) owned by this user with
+ * no group or other access, or it is refused.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pipe-uds.h"
+
+/* Copies the formatted text into buf[cap], or fails without truncating. */
+static int put(char *buf, size_t cap, const char *a, const char *b) {
+  int n = snprintf(buf, cap, "%s%s", a, b);
+
+  if (n < 0)
+    return NP_EINVAL;
+  return (size_t)n < cap ? 0 : NP_ENAMETOOLONG;
+}
+
+/* The private directory's path, by the documented order. */
+static int private_dir(char *dir, size_t cap) {
+  const char *env = getenv("NPIPE_DIR");
+  char uid[32];
+
+  if (env != NULL && env[0] != '\0')
+    return env[0] == '/' ? put(dir, cap, env, "") : NP_EINVAL;
+  env = getenv("XDG_RUNTIME_DIR");
+  /* The XDG spec says to ignore a relative value. */
+  if (env != NULL && env[0] == '/')
+    return put(dir, cap, env, "/npipe");
+  snprintf(uid, sizeof(uid), "%lu", (unsigned long)geteuid());
+  return put(dir, cap, "/tmp/npipe-", uid);
+}
+
+/* Creates dir 0700 if it is missing (the umask may narrow mkdir's mode;
+ * this directory is ours, so its mode is set exactly). */
+static int make_dir(const char *dir) {
+  if (mkdir(dir, 0700) == 0)
+    return chmod(dir, 0700) == 0 ? 0 : np__error_from_errno();
+  return errno == EEXIST ? 0 : np__error_from_errno();
+}
+
+static int check_dir(const char *dir) {
+  struct stat st;
+
+  /* lstat: a symlink is refused, whatever it points to. */
+  if (lstat(dir, &st) < 0)
+    return np__error_from_errno();
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077) != 0)
+    return NP_EACCES;
+  return 0;
+}
+
+static int pipe_path(const char *name, int create, char *path) {
+  char dir[NP__SUN_PATH_MAX];
+  int err = private_dir(dir, sizeof(dir));
+
+  if (err == 0 && strlen(dir) + 1 + strlen(name) >= NP__SUN_PATH_MAX)
+    err = NP_ENAMETOOLONG;
+  if (err == 0 && create)
+    err = make_dir(dir);
+  if (err == 0)
+    err = check_dir(dir);
+  if (err == 0)
+    snprintf(path, NP__SUN_PATH_MAX, "%s/%s", dir, name);
+  return err;
+}
+
+int np__pipe_path(const struct np__address *addr, int create,
+                  char path[NP__SUN_PATH_MAX]) {
+  if (addr->kind == NP__ADDR_UNIX) {
+    if (addr->name[0] != '/')
+      return NP_EINVAL;
+    return put(path, NP__SUN_PATH_MAX, addr->name, "");
+  }
+  /* Only this machine's pipes: there is no remote AF_UNIX. */
+  if (strcmp(addr->host, ".") != 0)
+    return NP_ENOTSUP;
+  return pipe_path(addr->name, create, path);
+}
+
+socklen_t np__pipe_sockaddr(const char *path, struct sockaddr_un *addr) {
+  size_t len = strlen(path);
+
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  memcpy(addr->sun_path, path, len + 1);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+}

@@ -1,0 +1,264 @@
+/*
+ * np_listen and np_accept on a pipe name: the listener holds a backlog
+ * of instances, each with a ConnectNamedPipe in flight (the connect
+ * slot).  A connected instance waits on the ready list, which makes the
+ * listener readable; np_accept creates its replacement and hands it out
+ * as a stream.  So while connections wait the instances exist (clients
+ * see ERROR_PIPE_BUSY, never a missing name), and as soon as one is
+ * accepted a new one listens.
+ *
+ * A client can arrive between CreateNamedPipeW and ConnectNamedPipe:
+ * ConnectNamedPipe then fails with ERROR_PIPE_CONNECTED, or with
+ * ERROR_NO_DATA if the client already left (its bytes are still
+ * readable, then the end of the stream).  Both are connections, and as
+ * errors they queue no packet: the launch completes them at once.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "win/pipe.h"
+
+struct inst_list {
+  struct np__pipe *head, *tail;
+};
+
+struct np__pipe_listener {
+  np_listener base;
+  np_poll *poll;
+  wchar_t *path;
+  char *address; /* "pipe:NAME" */
+  PSECURITY_DESCRIPTOR sd;
+  uint32_t flags;
+  size_t write_limit;
+  int backlog;
+  int count;                  /* instances held: listening and ready */
+  struct inst_list listening; /* ConnectNamedPipe in flight */
+  struct inst_list ready;     /* connected, oldest first */
+};
+
+static void list_push(struct inst_list *list, struct np__pipe *p) {
+  p->inst_next = NULL;
+  p->inst_prev = list->tail;
+  if (list->tail != NULL)
+    list->tail->inst_next = p;
+  else
+    list->head = p;
+  list->tail = p;
+}
+
+static void list_remove(struct inst_list *list, struct np__pipe *p) {
+  if (p->inst_prev != NULL)
+    p->inst_prev->inst_next = p->inst_next;
+  else
+    list->head = p->inst_next;
+  if (p->inst_next != NULL)
+    p->inst_next->inst_prev = p->inst_prev;
+  else
+    list->tail = p->inst_prev;
+  p->inst_next = p->inst_prev = NULL;
+}
+
+static void connect_done(struct np__op *op, DWORD err, DWORD bytes) {
+  struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, connect_op);
+  struct np__pipe_listener *l = p->listener;
+
+  NP__UNUSED(bytes);
+  p->connecting = 0;
+  if (l != NULL) {
+    list_remove(&l->listening, p);
+    if (err == 0 || err == ERROR_PIPE_CONNECTED || err == ERROR_NO_DATA) {
+      p->connected = 1;
+      list_push(&l->ready, p);
+    } else {
+      /* The instance is broken: drop it; np_accept creates another. */
+      l->count--;
+      p->listener = NULL;
+      np__pipe_discard(p);
+    }
+    np__source_signal(&l->base.src, NP_READABLE);
+  }
+  np__pipe_op_end(p);
+}
+
+static void launch_connect(struct np__pipe *p) {
+  BOOL ok;
+
+  p->connecting = 1;
+  p->connect_op.complete = connect_done;
+  np__pipe_op_begin(p, &p->connect_op);
+  ok = np__pipe_sys.connect_named_pipe(p->handle, &p->connect_op.ov);
+  np__pipe_op_launched(p, &p->connect_op, ok, 0);
+}
+
+/* Creates one instance and starts its connect.  The first one claims the
+ * name: if it exists, ERROR_ACCESS_DENIED (or ERROR_PIPE_BUSY when its
+ * server allows one instance) means someone else serves it. */
+static int instance_new(struct np__pipe_listener *l, int first) {
+  SECURITY_ATTRIBUTES sa = {sizeof(sa), l->sd, FALSE};
+  DWORD open = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
+  DWORD mode = PIPE_WAIT;
+  struct np__pipe *p;
+  HANDLE h;
+  int err;
+
+  if (first)
+    open |= FILE_FLAG_FIRST_PIPE_INSTANCE;
+  if (l->flags & NP_OPT_MESSAGE)
+    mode |= PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE;
+  if (!(l->flags & NP_OPT_ALLOW_REMOTE))
+    mode |= PIPE_REJECT_REMOTE_CLIENTS;
+  h = np__pipe_sys.create_named_pipe(l->path, open, mode,
+                                     PIPE_UNLIMITED_INSTANCES, NP__PIPE_BUFFER,
+                                     NP__PIPE_BUFFER, 0, &sa);
+  if (h == INVALID_HANDLE_VALUE) {
+    DWORD e = GetLastError();
+
+    if (first && (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY))
+      return NP_EADDRINUSE;
+    return np__error_from_win32(e);
+  }
+  if ((err = np__pipe_new(l->poll, h, l->flags, l->write_limit, 1, &p))) {
+    CloseHandle(h);
+    return err;
+  }
+  p->listener = l;
+  list_push(&l->listening, p);
+  l->count++;
+  launch_connect(p);
+  return 0;
+}
+
+/* Creates instances until the backlog is whole again.  Returns 0 or the
+ * error of the first creation that failed. */
+static int refill(struct np__pipe_listener *l) {
+  int err = 0;
+
+  while (l->count < l->backlog && (err = instance_new(l, 0)) == 0)
+    ;
+  return err;
+}
+
+static int listener_accept(np_listener *base, uint64_t token,
+                           uint32_t interest, np_stream **out) {
+  struct np__pipe_listener *l =
+      NP__CONTAINER_OF(base, struct np__pipe_listener, base);
+  int err = refill(l); /* replaces instances that failed */
+  struct np__pipe *p = l->ready.head;
+
+  if (p == NULL) {
+    np__source_clear(&base->src, NP_READABLE);
+    /* Without a listening instance the error is all there is to say. */
+    return err != 0 && l->listening.head == NULL ? err : NP_EAGAIN;
+  }
+  list_remove(&l->ready, p);
+  p->connected = 0;
+  p->listener = NULL;
+  l->count--;
+  refill(l);
+  if (l->ready.head == NULL)
+    np__source_clear(&base->src, NP_READABLE);
+  np__pipe_open(p, token, interest);
+  *out = &p->stream;
+  return 0;
+}
+
+static int listener_address(np_listener *base, char *buf, size_t len) {
+  struct np__pipe_listener *l =
+      NP__CONTAINER_OF(base, struct np__pipe_listener, base);
+  size_t n = strlen(l->address);
+
+  if (n >= len)
+    return NP_ENAMETOOLONG;
+  memcpy(buf, l->address, n + 1);
+  return (int)n;
+}
+
+static void drop_all(struct inst_list *list) {
+  struct np__pipe *p;
+
+  while ((p = list->head) != NULL) {
+    list_remove(list, p);
+    p->listener = NULL;
+    p->connected = 0;
+    np__pipe_discard(p);
+  }
+}
+
+static void listener_close(np_listener *base) {
+  struct np__pipe_listener *l =
+      NP__CONTAINER_OF(base, struct np__pipe_listener, base);
+
+  np__source_deregister(&base->src);
+  drop_all(&l->listening);
+  drop_all(&l->ready);
+  np__security_free(l->sd);
+  free(l->path);
+  free(l->address);
+  free(l);
+}
+
+static void on_orphan(struct np__source *src) {
+  listener_close(NP__CONTAINER_OF(src, np_listener, src));
+}
+
+static const struct np__listener_ops listener_ops = {
+    listener_accept, listener_address, listener_close};
+static const struct np__source_ops listener_source_ops = {NULL, on_orphan};
+
+/* Allocates the listener and everything but its instances. */
+static int listener_new(const struct np__address *addr,
+                        const struct np__opts *opts,
+                        struct np__pipe_listener **out) {
+  struct np__pipe_listener *l = calloc(1, sizeof(*l));
+  int err;
+
+  *out = NULL;
+  if (l == NULL)
+    return NP_ENOMEM;
+  l->address = malloc(strlen(addr->name) + sizeof("pipe:"));
+  err = l->address == NULL ? NP_ENOMEM : np__pipe_path(addr, &l->path);
+  if (err == 0)
+    err = np__security_new(opts->sddl, &l->sd);
+  if (err != 0) {
+    free(l->path);
+    free(l->address);
+    free(l);
+    return err;
+  }
+  strcpy(l->address, "pipe:");
+  strcat(l->address, addr->name);
+  l->flags = opts->flags;
+  l->write_limit = opts->write_limit;
+  l->backlog = opts->backlog;
+  l->base.ops = &listener_ops;
+  *out = l;
+  return 0;
+}
+
+int np__pipe_listen(np_poll *poll, const struct np__address *addr,
+                    const struct np__opts *opts, uint64_t token,
+                    np_listener **out) {
+  struct np__pipe_listener *l;
+  int err;
+
+  /* A descriptor that would expose the pipe is refused before any
+   * system call. */
+  if (opts->sddl != NULL && np__sddl_check(opts->sddl) != 0)
+    return NP_EINVAL;
+  if ((err = listener_new(addr, opts, &l)) != 0)
+    return err;
+  l->poll = poll;
+  np__source_register(np__poll_core(poll), &l->base.src, &listener_source_ops,
+                      token, NP_READABLE);
+  err = instance_new(l, 1);
+  if (err == 0)
+    err = refill(l);
+  if (err != 0) {
+    listener_close(&l->base);
+    return err;
+  }
+  *out = &l->base;
+  return 0;
+}

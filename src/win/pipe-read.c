@@ -1,0 +1,303 @@
+/*
+ * The read slot: one overlapped read at a time turns completions into
+ * NP_READABLE.
+ *
+ * Byte mode.  A quiet stream waits with a zero-byte read, which pins no
+ * buffer and completes when data arrives without taking it; np_read then
+ * reads into a pool buffer, which completes at once since the data is
+ * there.  A busy stream (its last read filled the buffer) skips the
+ * probe and keeps a real read in flight, and its buffer doubles up to
+ * READ_MAX; reads that use under a quarter of theirs halve it again.
+ *
+ * Message mode.  A zero-byte read would swallow an empty message, so the
+ * read in flight always has a buffer.  When a message is larger, the
+ * read ends with ERROR_MORE_DATA: the buffer grows to what
+ * PeekNamedPipe says is left and the rest of the same message is read
+ * into it, so messages are never split, merged or dropped.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "win/pipe.h"
+
+#define READ_MAX NP__BUFPOOL_MAX
+#define READ_LOOPS 8 /* state steps one np_read may take */
+
+static void read_done(struct np__op *op, DWORD err, DWORD bytes);
+
+static int wants_read(const struct np__pipe *p) {
+  return !p->closed && (p->stream.src.interest & NP_READABLE) != 0;
+}
+
+static void rbuf_put(struct np__pipe *p) {
+  np__bufpool_put(np__pipe_pool(p), p->rbuf, p->rcap);
+  p->rbuf = NULL;
+  p->rcap = p->rlen = p->roff = 0;
+}
+
+/* Makes sure rbuf holds at least size bytes, keeping its contents.
+ * Returns 0 or NP_ENOMEM. */
+static int rbuf_reserve(struct np__pipe *p, size_t size) {
+  char *buf;
+
+  if (p->rbuf != NULL && p->rcap >= size)
+    return 0;
+  buf = np__bufpool_get(np__pipe_pool(p), size);
+  if (buf == NULL)
+    return NP_ENOMEM;
+  if (p->rlen > 0)
+    memcpy(buf, p->rbuf, p->rlen);
+  np__bufpool_put(np__pipe_pool(p), p->rbuf, p->rcap);
+  p->rbuf = buf;
+  p->rcap = np__bufpool_round(size);
+  return 0;
+}
+
+static void launch_probe(struct np__pipe *p) {
+  BOOL ok;
+
+  p->rstate = NP__READ_PROBE;
+  p->read_op.complete = read_done;
+  np__pipe_op_begin(p, &p->read_op);
+  ok = ReadFile(p->handle, &p->probe, 0, NULL, &p->read_op.ov);
+  np__pipe_op_launched(p, &p->read_op, ok, 0);
+}
+
+/* Reads into rbuf after its rlen bytes; a new read gets a buffer of at
+ * least rsize.  Returns 0 or NP_ENOMEM. */
+static int launch_read(struct np__pipe *p) {
+  DWORD got = 0;
+  BOOL ok;
+
+  if (p->rlen == 0 && rbuf_reserve(p, p->rsize) != 0)
+    return NP_ENOMEM;
+  p->rstate = NP__READ_PENDING;
+  p->read_op.complete = read_done;
+  np__pipe_op_begin(p, &p->read_op);
+  ok = ReadFile(p->handle, p->rbuf + p->rlen, (DWORD)(p->rcap - p->rlen), &got,
+                &p->read_op.ov);
+  np__pipe_op_launched(p, &p->read_op, ok, got);
+  return 0;
+}
+
+/* Starts the read an idle stream should have in flight: a probe when it
+ * is quiet, a real read when it is busy or in message mode.  Falls back
+ * to the probe when memory is short (byte mode).  Returns 0 or
+ * NP_ENOMEM. */
+static int start_read(struct np__pipe *p) {
+  if (!p->message && !p->rfull) {
+    rbuf_put(p);
+    launch_probe(p);
+    return 0;
+  }
+  if (launch_read(p) == 0)
+    return 0;
+  if (p->message)
+    return NP_ENOMEM;
+  launch_probe(p);
+  return 0;
+}
+
+void np__pipe_read_arm(struct np__pipe *p) {
+  if (p->rstate == NP__READ_IDLE && wants_read(p) && start_read(p) != 0)
+    /* np_read will retry and report the shortage. */
+    np__source_signal(&p->stream.src, NP_READABLE);
+}
+
+static int is_eof_error(DWORD err) {
+  return err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED ||
+         err == ERROR_NO_DATA;
+}
+
+static void read_failed(struct np__pipe *p, DWORD err) {
+  rbuf_put(p);
+  p->rstate = NP__READ_END;
+  if (is_eof_error(err)) {
+    p->rerr = NP_EOF;
+    np__pipe_write_peer_gone(p);
+    np__source_signal(&p->stream.src, NP_READABLE | NP_HUP);
+    return;
+  }
+  p->rerr = err == ERROR_OPERATION_ABORTED ? NP_ECANCELED
+                                           : np__error_from_win32(err);
+  np__source_signal(&p->stream.src, NP_READABLE);
+}
+
+/* Message mode: the buffer is full and the message goes on.  Grows the
+ * buffer to hold the rest and reads it. */
+static void read_rest_of_message(struct np__pipe *p) {
+  DWORD left = 0;
+  size_t more;
+
+  if (!PeekNamedPipe(p->handle, NULL, 0, NULL, NULL, &left) || left == 0)
+    left = (DWORD)p->rcap; /* unknown: double */
+  more = (size_t)left;
+  if (rbuf_reserve(p, p->rlen + more) != 0) {
+    rbuf_put(p);
+    p->rstate = NP__READ_END;
+    p->rerr = NP_ENOMEM;
+    np__source_signal(&p->stream.src, NP_READABLE);
+    return;
+  }
+  if (p->rcap > p->rsize)
+    p->rsize = p->rcap < READ_MAX ? p->rcap : READ_MAX;
+  launch_read(p);
+}
+
+/* Adapts the next read's size to how much this one carried: a byte
+ * stream that fills its buffer is busy and doubles it, a message that
+ * needed a larger buffer sets the size, and reads that use under a
+ * quarter of theirs halve it. */
+static void adapt(struct np__pipe *p, size_t got, size_t asked) {
+  p->rfull = !p->message && got == asked;
+  if (p->rfull && p->rsize < READ_MAX)
+    p->rsize *= 2;
+  else if (got <= asked / 4 && p->rsize > NP__BUFPOOL_MIN)
+    p->rsize /= 2;
+}
+
+static void data_done(struct np__pipe *p, DWORD err, DWORD bytes) {
+  size_t asked = p->rcap - p->rlen;
+
+  if (err == 0 || err == ERROR_MORE_DATA)
+    p->rlen += bytes;
+  if (err == ERROR_MORE_DATA && p->message) {
+    read_rest_of_message(p);
+    return;
+  }
+  if (err != 0) {
+    read_failed(p, err);
+    return;
+  }
+  if (!p->message && bytes == 0) {
+    /* A zero-byte write on a byte-mode pipe: nothing to report. */
+    rbuf_put(p);
+    p->rstate = NP__READ_IDLE;
+    np__pipe_read_arm(p);
+    return;
+  }
+  if (p->message)
+    adapt(p, p->rlen, p->rsize);
+  else
+    adapt(p, bytes, asked);
+  p->roff = 0;
+  p->rstate = NP__READ_DATA;
+  np__source_signal(&p->stream.src, NP_READABLE);
+}
+
+static void read_done(struct np__op *op, DWORD err, DWORD bytes) {
+  struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
+
+  if (p->closed) {
+    /* Cancelled by np_close, or completed just before it. */
+    rbuf_put(p);
+    p->rstate = NP__READ_IDLE;
+  } else if (p->rstate == NP__READ_PROBE) {
+    if (err == 0) {
+      p->rstate = NP__READ_WAITING;
+      np__source_signal(&p->stream.src, NP_READABLE);
+    } else {
+      read_failed(p, err);
+    }
+  } else {
+    data_done(p, err, bytes);
+  }
+  np__pipe_op_end(p);
+}
+
+/* Everything in rbuf was consumed: start over. */
+static void drained(struct np__pipe *p) {
+  p->rlen = p->roff = 0;
+  p->rstate = NP__READ_IDLE;
+  /* A busy stream keeps its buffer for the next read; one that a
+   * message made large gives it back. */
+  if ((!p->message && !p->rfull) || p->rcap > p->rsize)
+    rbuf_put(p);
+  np__pipe_read_arm(p);
+}
+
+/* Copies out what rbuf holds.  Message mode: the whole message or
+ * NP_EMSGSIZE. */
+static ptrdiff_t deliver(struct np__pipe *p, char *buf, size_t len) {
+  size_t n = p->rlen - p->roff;
+
+  if (p->message && n > len)
+    return NP_EMSGSIZE;
+  if (n > len)
+    n = len;
+  if (n > 0)
+    memcpy(buf, p->rbuf + p->roff, n);
+  p->roff += n;
+  if (p->roff == p->rlen)
+    drained(p);
+  return (ptrdiff_t)n;
+}
+
+/* Takes one step towards data.  Returns 1 to look again, 0 when a read
+ * is in flight, or a negative NP_E*. */
+static int step(struct np__pipe *p) {
+  switch (p->rstate) {
+  case NP__READ_IDLE:
+    return start_read(p) == 0 ? 1 : NP_ENOMEM;
+  case NP__READ_WAITING:
+    if (launch_read(p) != 0)
+      return NP_ENOMEM;
+    return 1;
+  case NP__READ_PROBE:
+  case NP__READ_PENDING:
+    return 0;
+  default:
+    return 1;
+  }
+}
+
+static int readable_now(const struct np__pipe *p) {
+  return p->rstate == NP__READ_DATA || p->rstate == NP__READ_WAITING ||
+         p->rstate == NP__READ_END;
+}
+
+ptrdiff_t np__pipe_read(np_stream *s, void *buf, size_t len) {
+  struct np__pipe *p = NP__CONTAINER_OF(s, struct np__pipe, stream);
+  size_t got = 0;
+  int loops, r = 1, delivered = 0;
+
+  if (len == 0)
+    return 0;
+  for (loops = 0; loops < READ_LOOPS && r > 0; loops++) {
+    if (p->rstate == NP__READ_END) {
+      if (!delivered)
+        return p->rerr;
+      break;
+    }
+    if (p->rstate == NP__READ_DATA) {
+      ptrdiff_t n = deliver(p, (char *)buf + got, len - got);
+
+      if (n < 0)
+        return n;
+      got += (size_t)n;
+      delivered = 1;
+      /* A byte stream fills the caller's buffer while reads complete at
+       * once; a message is returned alone. */
+      if (p->message || got == len)
+        break;
+      continue;
+    }
+    r = step(p);
+  }
+  if (!readable_now(p))
+    np__source_clear(&s->src, NP_READABLE);
+  if (delivered)
+    return (ptrdiff_t)got;
+  return r < 0 ? r : NP_EAGAIN;
+}
+
+void np__pipe_read_stop(struct np__pipe *p) {
+  if (p->rstate == NP__READ_PROBE || p->rstate == NP__READ_PENDING) {
+    if (p->handle != INVALID_HANDLE_VALUE)
+      CancelIoEx(p->handle, &p->read_op.ov);
+    return;
+  }
+  rbuf_put(p);
+  p->rstate = NP__READ_IDLE;
+}

@@ -1,0 +1,46 @@
+/*
+ * The system-call seam of the pipe adapter and the one place that turns
+ * an address into a Win32 pipe path.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "win/pipe.h"
+
+struct np__pipe_sys np__pipe_sys = {CreateNamedPipeW, CreateFileW,
+                                    ConnectNamedPipe};
+
+/* Converts UTF-8 text to UTF-16 at dst (room for cap characters,
+ * terminator included).  Returns the characters written without the
+ * terminator, or -1 for invalid UTF-8. */
+static int widen(const char *text, wchar_t *dst, int cap) {
+  int n =
+      MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1, dst, cap);
+
+  return n > 0 ? n - 1 : -1;
+}
+
+int np__pipe_path(const struct np__address *addr, wchar_t **out) {
+  /* UTF-16 never needs more units than UTF-8 has bytes. */
+  size_t cap = strlen(addr->host) + strlen(addr->name) + 16;
+  wchar_t *path = malloc(cap * sizeof(wchar_t));
+  int n;
+
+  *out = NULL;
+  if (path == NULL)
+    return NP_ENOMEM;
+  wcscpy(path, L"\\\\");
+  n = widen(addr->host, path + 2, (int)cap - 2);
+  if (n >= 0) {
+    wcscpy(path + 2 + n, L"\\pipe\\");
+    n = widen(addr->name, path + 8 + n, (int)cap - 8 - n);
+  }
+  if (n < 0) {
+    free(path);
+    return NP_EINVAL;
+  }
+  *out = path;
+  return 0;
+}

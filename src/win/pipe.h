@@ -1,0 +1,189 @@
+/*
+ * The Windows named-pipe adapter, shared by its modules: one object per
+ * pipe handle with three overlapped slots (connect, read, write), the
+ * system-call seam the tests wrap, and the security descriptor helpers.
+ *
+ *   pipe-object.c    the object: lifetime, operation launches, close
+ *   pipe-read.c      the read slot and np_read
+ *   pipe-write.c     the write slot, np_write and np_shutdown
+ *   pipe-listener.c  np_listen / np_accept: a backlog of instances
+ *   pipe-connect.c   np_connect: open, wait for a busy or absent name
+ *   pipe-sys.c       the seam and path building
+ *   security-*.c     descriptors and the SDDL check
+ */
+#ifndef NP_WIN_PIPE_H
+#define NP_WIN_PIPE_H
+
+#include "common/bufpool.h"
+#include "win/win.h"
+
+/* ---- the seam (pipe-sys.c) -------------------------------------------- */
+
+typedef HANDLE(WINAPI *np__create_named_pipe_fn)(LPCWSTR name, DWORD open,
+                                                 DWORD mode, DWORD max,
+                                                 DWORD out_size, DWORD in_size,
+                                                 DWORD timeout,
+                                                 LPSECURITY_ATTRIBUTES sa);
+typedef HANDLE(WINAPI *np__create_file_fn)(LPCWSTR name, DWORD access,
+                                           DWORD share,
+                                           LPSECURITY_ATTRIBUTES sa,
+                                           DWORD disposition, DWORD flags,
+                                           HANDLE template_file);
+typedef BOOL(WINAPI *np__connect_named_pipe_fn)(HANDLE pipe, LPOVERLAPPED ov);
+
+/* Every pipe creation, client open and server connect goes through this
+ * table, so that a test can wrap the calls, check their arguments and
+ * see their results.  It holds CreateNamedPipeW, CreateFileW and
+ * ConnectNamedPipe unless a test replaced them. */
+struct np__pipe_sys {
+  np__create_named_pipe_fn create_named_pipe;
+  np__create_file_fn create_file;
+  np__connect_named_pipe_fn connect_named_pipe;
+};
+extern struct np__pipe_sys np__pipe_sys;
+
+/* Pipe objects alive in the process, for leak checks in tests. */
+extern volatile LONG np__pipe_live;
+
+/* Builds L"\\HOST\pipe\NAME" from addr into a malloc'd string in *out.
+ * Returns 0, NP_EINVAL (name not UTF-8) or NP_ENOMEM. */
+int np__pipe_path(const struct np__address *addr, wchar_t **out);
+
+/* ---- security (security-sddl.c, security-sd.c) ------------------------ */
+
+/* Checks a caller's SDDL on its text alone, before any system call: it
+ * must have a DACL, not a NULL one, and grant nothing to WD, AN or NU.
+ * Returns 0 or NP_EINVAL. */
+int np__sddl_check(const char *sddl);
+/* Builds the descriptor for new instances: the default one (owner and
+ * full access the current user, SYSTEM full access, network denied,
+ * protected DACL) when sddl is NULL, else the caller's, which must
+ * already have passed np__sddl_check.  *out is freed with
+ * np__security_free.  Returns 0 or NP_E*. */
+int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out);
+void np__security_free(PSECURITY_DESCRIPTOR sd);
+
+/* ---- the pipe object (pipe-object.c) ----------------------------------- */
+
+#define NP__PIPE_BUFFER 65536 /* the OS's in and out buffer per instance */
+
+enum np__read_state {
+  NP__READ_IDLE,    /* nothing in flight, nothing known */
+  NP__READ_PROBE,   /* a zero-byte read waits for data (byte mode) */
+  NP__READ_PENDING, /* a read into rbuf is in flight */
+  NP__READ_WAITING, /* the probe saw data in the pipe; none read yet */
+  NP__READ_DATA,    /* rbuf holds unread bytes, or one whole message */
+  NP__READ_END      /* rerr (NP_EOF or an error) is final */
+};
+
+/* One queued write; its bytes follow the header in the same pool
+ * buffer. */
+struct np__wbuf {
+  struct np__wbuf *next;
+  size_t size; /* the pool size of the whole block */
+  size_t cap;  /* room for bytes */
+  size_t len;  /* bytes queued */
+  size_t sent; /* bytes the OS took */
+};
+
+struct np__pipe_listener;
+
+struct np__pipe {
+  np_stream stream; /* registered with the core once it is a stream */
+  np_poll *poll;
+  HANDLE handle; /* INVALID_HANDLE_VALUE once closed */
+  unsigned refs; /* the owner's plus one per operation in flight */
+  struct np__linger linger;
+  struct np__op connect_op, read_op, write_op;
+
+  /* An instance not yet accepted belongs to its listener. */
+  struct np__pipe_listener *listener;
+  struct np__pipe *inst_next, *inst_prev;
+  unsigned char connecting; /* ConnectNamedPipe in flight */
+  unsigned char connected;  /* on the listener's ready list */
+
+  unsigned char message;   /* message read mode */
+  unsigned char server;    /* the server end */
+  unsigned char skip_sync; /* synchronous successes queue no packet */
+  unsigned char closed;    /* np_close called, or never handed out */
+  unsigned char shut;      /* np_shutdown called */
+
+  /* The read slot. */
+  enum np__read_state rstate;
+  int rerr;
+  char *rbuf;
+  size_t rcap, rlen, roff;
+  size_t rsize;        /* the size of the next read buffer */
+  unsigned char rfull; /* the last read filled its buffer: busy */
+  char probe;          /* target of zero-byte reads */
+
+  /* The write slot. */
+  struct np__wbuf *whead, *wtail;
+  size_t wqueued; /* bytes accepted and not yet taken by the OS */
+  size_t wlimit;
+  int werr;               /* what np_write reports from now on, or 0 */
+  unsigned char wbusy;    /* a WriteFile is in flight */
+  unsigned char wpumping; /* write_pump is running */
+  unsigned char wblocked; /* np_write said NP_EAGAIN: signal room */
+};
+
+/* Creates the object for handle, associates the handle with the poller's
+ * port and picks the completion mode.  flags are NP_OPT_* (only
+ * NP_OPT_MESSAGE matters).  The object holds one reference, the
+ * owner's.  On failure nothing is left but the handle, which stays the
+ * caller's.  Returns 0 or NP_E*. */
+int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
+                 size_t write_limit, int server, struct np__pipe **out);
+/* Registers p as a stream with token and interest: writable at once, a
+ * read started if interest asks for it. */
+void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest);
+/* Drops a reference; the last one frees p (its handle is closed by
+ * then). */
+void np__pipe_unref(struct np__pipe *p);
+/* Closes p's handle now if it is still open. */
+void np__pipe_close_handle(struct np__pipe *p);
+/* Gives up an instance that was never handed out: cancels its connect,
+ * closes its handle and drops the owner's reference. */
+void np__pipe_discard(struct np__pipe *p);
+/* The poller's buffer pool. */
+struct np__bufpool *np__pipe_pool(struct np__pipe *p);
+
+/* Prepares op for a launch: takes the operation's reference on p and
+ * counts it with the poller. */
+void np__pipe_op_begin(struct np__pipe *p, struct np__op *op);
+/* Finishes a launch given the call's result (ok, and GetLastError() not
+ * yet overwritten) and the bytes a synchronous success moved: when no
+ * packet will come, calls op->complete now, which ends the operation. */
+void np__pipe_op_launched(struct np__pipe *p, struct np__op *op, BOOL ok,
+                          DWORD bytes);
+/* Ends an operation, as the last step of its completion: uncounts it and
+ * drops its reference (which may free p). */
+void np__pipe_op_end(struct np__pipe *p);
+
+/* ---- the read slot (pipe-read.c) -------------------------------------- */
+
+/* Starts a read if the stream wants one and none is in flight. */
+void np__pipe_read_arm(struct np__pipe *p);
+/* np_read for pipes: returns a count (one whole message in message
+ * mode), 0 only for len 0 or an empty message, NP_EOF, NP_EAGAIN (and
+ * clears NP_READABLE), NP_EMSGSIZE (the message stays), or an error. */
+ptrdiff_t np__pipe_read(np_stream *s, void *buf, size_t len);
+/* At close: cancels a read in flight (its completion frees the buffer)
+ * or frees an idle buffer now. */
+void np__pipe_read_stop(struct np__pipe *p);
+
+/* ---- the write slot (pipe-write.c) ------------------------------------ */
+
+/* np_write for pipes: copies into the write queue up to the write limit
+ * (a whole message or none in message mode).  Returns the count, 0,
+ * NP_EAGAIN, NP_EPIPE, NP_ESHUTDOWN, NP_EMSGSIZE or NP_ENOMEM. */
+ptrdiff_t np__pipe_write(np_stream *s, const void *buf, size_t len);
+/* np_shutdown for pipes: no more local writes; in message mode an empty
+ * message tells the peer.  Returns 0, NP_EPIPE or NP_ENOMEM. */
+int np__pipe_shutdown(np_stream *s);
+/* Frees every queued write (the object is going away). */
+void np__pipe_write_drop(struct np__pipe *p);
+/* The peer is gone (a read saw the end): later writes give NP_EPIPE. */
+void np__pipe_write_peer_gone(struct np__pipe *p);
+
+#endif /* NP_WIN_PIPE_H */
