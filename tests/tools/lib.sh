@@ -1,0 +1,96 @@
+# Sourced by the tool tests: where the tools are, how to run them (through
+# Wine for a Windows build), unique names, bounded waits, and cleanup of
+# every process a test starts.
+set -u
+: "${top_builddir:=.}"
+: "${EXEEXT:=}"
+: "${NP_RUNNER:=}"
+SERVER="$top_builddir/tools/pipe-server$EXEEXT"
+CLIENT="$top_builddir/tools/pipe-client$EXEEXT"
+# Seconds any one tool run may take before the test fails.
+NPT_LIMIT=${NPT_LIMIT:-60}
+
+npt_work=$(mktemp -d "${TMPDIR:-/tmp}/npt-tools-XXXXXX") || exit 99
+npt_pids=""
+# POSIX: pipe names live in a directory of this test's own.
+NPIPE_DIR="$npt_work/pipes"
+export NPIPE_DIR
+mkdir -m 700 "$NPIPE_DIR" || exit 99
+
+npt_cleanup() {
+  for pid in $npt_pids; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in $npt_pids; do
+    wait "$pid" 2>/dev/null
+  done
+  rm -rf "$npt_work"
+}
+trap npt_cleanup EXIT
+trap 'exit 99' HUP INT TERM
+
+npt_wine() { [ -n "$NP_RUNNER" ]; }
+
+# A pipe name unique to this run: pipe names are global per wineserver.
+npt_name() { echo "npt-$$-$1"; }
+
+npt_fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+
+npt_skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+
+# Runs a tool in the foreground, bounded: npt_run TOOL ARGS...
+npt_run() {
+  timeout --kill-after=5 "$NPT_LIMIT" $NP_RUNNER "$@"
+}
+
+# Starts a tool in the background, bounded, reading file $1:
+# npt_start INPUT TOOL ARGS...  Its pid is in $npt_last.  Output goes
+# where the caller redirects it.  (sh gives a background job /dev/null as
+# input unless the job itself redirects it, hence the explicit file.)
+npt_start() {
+  npt_in=$1
+  shift
+  timeout --kill-after=5 "$NPT_LIMIT" $NP_RUNNER "$@" <"$npt_in" &
+  npt_last=$!
+  npt_pids="$npt_pids $npt_last"
+}
+
+# Waits (at most $2 seconds, default 30) for background pid $1; fails if
+# it is still running.  The exit status is in $npt_status.
+npt_wait_pid() {
+  n=0
+  limit=$((${2:-30} * 10))
+  while kill -0 "$1" 2>/dev/null; do
+    n=$((n + 1))
+    [ "$n" -le "$limit" ] || npt_fail "process $1 still running after ${2:-30} s"
+    sleep 0.1
+  done
+  wait "$1"
+  npt_status=$?
+}
+
+# Waits until pipe NAME accepts connections (the server is up):
+# npt_wait_server NAME [CLIENT_FLAGS...] (--message for such a server).
+npt_wait_server() {
+  npt_probe=$1
+  shift
+  npt_run "$CLIENT" "pipe:$npt_probe" --wait --timeout 30000 \
+    --exit-on-stdin-eof "$@" </dev/null >/dev/null 2>"$npt_work/probe.err" ||
+    npt_fail "server pipe:$npt_probe did not come up: $(cat "$npt_work/probe.err")"
+}
+
+# Compares file $1 with the expected text $2, ignoring carriage returns
+# (Windows programs end lines in \r\n).
+npt_expect() {
+  got=$(tr -d '\r' <"$1")
+  [ "$got" = "$2" ] || npt_fail "expected '$2', got '$got' in $1"
+}
+
+# Seconds since the epoch, with fractions when date has them.
+npt_now() { date +%s.%N 2>/dev/null | sed 's/N$/0/'; }
