@@ -106,6 +106,27 @@ START_TEST(test_address_unix_and_unknown) {
 }
 END_TEST
 
+/* unix: is an address kind of the POSIX backend only: Windows says so
+ * with NP_ENOTSUP instead of looking for a pipe of that name. */
+START_TEST(test_address_unix_kind_per_backend) {
+  const char *path = "unix:/npt-no-such-dir/sock";
+  np_poll *poll;
+  np_listener *l = (np_listener *)&poll;
+  np_stream *s = (np_stream *)&poll;
+  int iocp = strcmp(npt_backend(), "iocp") == 0;
+
+  ck_assert_int_eq(np_poll_new(&poll), 0);
+  ck_assert_int_eq(np_connect(poll, path, NULL, 1, NP_READABLE, &s),
+                   iocp ? NP_ENOTSUP : NP_ENOENT);
+  ck_assert_ptr_null(s);
+  if (iocp) {
+    ck_assert_int_eq(np_listen(poll, path, NULL, 2, &l), NP_ENOTSUP);
+    ck_assert_ptr_null(l);
+  }
+  np_poll_free(poll);
+}
+END_TEST
+
 START_TEST(test_options_defaults_and_bad) {
   struct np__opts o;
   np_options in;
@@ -146,6 +167,7 @@ int main(void) {
   tcase_add_test(tc, test_address_tcp_forms);
   tcase_add_test(tc, test_address_tcp_bad);
   tcase_add_test(tc, test_address_unix_and_unknown);
+  tcase_add_test(tc, test_address_unix_kind_per_backend);
   tc = npt_tcase(s, "options");
   tcase_add_test(tc, test_options_defaults_and_bad);
   return npt_run(s);

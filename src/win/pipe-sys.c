@@ -23,13 +23,18 @@ static int widen(const char *text, wchar_t *dst, int cap) {
 }
 
 int np__pipe_path(const struct np__address *addr, wchar_t **out) {
-  /* UTF-16 never needs more units than UTF-8 has bytes. */
-  size_t cap = strlen(addr->host) + strlen(addr->name) + 16;
-  wchar_t *path = malloc(cap * sizeof(wchar_t));
+  size_t cap;
+  wchar_t *path;
   int n;
 
   *out = NULL;
-  if (path == NULL)
+  /* Windows has AF_UNIX sockets, but npipe serves only pipes and TCP
+   * there: say so rather than look for a pipe of that name. */
+  if (addr->kind == NP__ADDR_UNIX)
+    return NP_ENOTSUP;
+  /* UTF-16 never needs more units than UTF-8 has bytes. */
+  cap = strlen(addr->host) + strlen(addr->name) + 16;
+  if ((path = malloc(cap * sizeof(wchar_t))) == NULL)
     return NP_ENOMEM;
   wcscpy(path, L"\\\\");
   n = widen(addr->host, path + 2, (int)cap - 2);
