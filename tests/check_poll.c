@@ -167,6 +167,50 @@ START_TEST(test_poll_wake_from_many_threads) {
 }
 END_TEST
 
+struct wake_race {
+  np_poll *poll;
+  int done; /* threads finished, read and written atomically */
+};
+
+static void wake_race_thread(void *arg) {
+  struct wake_race *r = arg;
+  int i;
+
+  for (i = 0; i < 100000; i++)
+    np_poll_wake(r->poll);
+  __atomic_add_fetch(&r->done, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Wakes landing while the poller drains earlier ones must never leave it
+ * deaf: a regression test for a drain that swallowed a wake-up whose
+ * "pending" flag then stayed set, so every later wake was skipped. */
+START_TEST(test_poll_wake_races_with_draining) {
+  struct wake_race r = {NULL, 0};
+  np_event ev[4];
+  npt_thread *t[2];
+  uint64_t start;
+  int i;
+
+  ck_assert_int_eq(np_poll_new(&r.poll), 0);
+  t[0] = npt_thread_start(wake_race_thread, &r);
+  t[1] = npt_thread_start(wake_race_thread, &r);
+  while (__atomic_load_n(&r.done, __ATOMIC_SEQ_CST) < 2)
+    ck_assert_int_eq(np_poll_wait(r.poll, ev, 4, 100), 0);
+  npt_thread_join(t[0]);
+  npt_thread_join(t[1]);
+  /* A pending wake may remain: consume it, then each new wake must end
+   * a long wait at once. */
+  ck_assert_int_eq(np_poll_wait(r.poll, ev, 4, 0), 0);
+  for (i = 0; i < 3; i++) {
+    ck_assert_int_eq(np_poll_wake(r.poll), 0);
+    start = npt_now_ms();
+    ck_assert_int_eq(np_poll_wait(r.poll, ev, 4, 10000), 0);
+    ck_assert_uint_lt(npt_now_ms() - start, 5000);
+  }
+  np_poll_free(r.poll);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("poll");
   TCase *tc = npt_tcase(s, "lifecycle");
@@ -181,5 +225,6 @@ int main(void) {
   tcase_add_test(tc, test_poll_wakes_coalesce);
   tcase_add_test(tc, test_poll_wake_before_wait_is_kept);
   tcase_add_test(tc, test_poll_wake_from_many_threads);
+  tcase_add_test(tc, test_poll_wake_races_with_draining);
   return npt_run(s);
 }
