@@ -11,6 +11,14 @@ if [ -f "$prefix/lib/pkgconfig/check.pc" ] && [ -f "$prefix/lib/libcheck.a" ]; t
   echo "$prefix/lib/pkgconfig"
   exit 0
 fi
+# Check's configure summary and its sources' many mingw warnings go to a
+# log, shown only if the build fails.
+log=$deps/build.log
+failed() {
+  tail -40 "$log" >&2
+  echo "build-check-mingw.sh: building Check failed, see $log" >&2
+  exit 1
+}
 rm -rf "$deps/src"
 mkdir -p "$deps/src"
 cd "$deps/src"
@@ -23,7 +31,6 @@ cd build
 ../check-*/configure -q --host=x86_64-w64-mingw32 --prefix="$prefix" \
   --disable-shared --enable-static --disable-subunit \
   --disable-build-docs --disable-timeout-tests \
-  PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" >&2
-make -j"$(nproc)" >/dev/null
-make install >/dev/null
+  PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" >"$log" 2>&1 || failed
+{ make -j"$(nproc)" && make install; } >>"$log" 2>&1 || failed
 echo "$prefix/lib/pkgconfig"
