@@ -1,6 +1,7 @@
 /*
  * The Windows pipe adapter, white-box: the arguments of every pipe
- * creation and client open (through the call-recording seam), the
+ * creation and client open (recorded through the test seam,
+ * common/seam.h: this program links tests/libnpipe-seam.la), the
  * ERROR_PIPE_CONNECTED and ERROR_NO_DATA paths, the security descriptor
  * as read back from the pipe, the SDDL check, buffer adaptation, the
  * wait loop, and teardown with operations still in flight.
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/seam.h"
 #include "helpers.h"
 #include "win/pipe.h"
 
@@ -48,7 +50,6 @@ struct file_call {
 
 enum early { EARLY_NONE, EARLY_CLIENT, EARLY_CLIENT_GONE };
 
-static struct np__pipe_sys real_sys;
 static struct pipe_call pcalls[MAX_CALLS];
 static struct file_call fcalls[MAX_CALLS];
 static DWORD connect_errs[MAX_CALLS]; /* 0 or GetLastError() */
@@ -58,6 +59,7 @@ static HANDLE early_client = INVALID_HANDLE_VALUE;
 static DWORD fail_create_with;   /* fail CreateNamedPipeW with this */
 static int fail_create_on = -1;  /* ... on this call */
 static const wchar_t *fake_host; /* CreateFileW on it fails */
+static int fn_create_pipe, fn_create_file, fn_connect_pipe; /* seam ids */
 
 static void copy_name(wchar_t *dst, LPCWSTR src) {
   wcsncpy(dst, src, 299);
@@ -79,76 +81,63 @@ static void open_early_client(LPCWSTR name) {
   }
 }
 
-static HANDLE WINAPI rec_create_named_pipe(LPCWSTR name, DWORD open,
-                                           DWORD mode, DWORD max,
-                                           DWORD out_size, DWORD in_size,
-                                           DWORD timeout,
-                                           LPSECURITY_ATTRIBUTES sa) {
-  int i = npcalls;
-  HANDLE h;
-  DWORD err;
+/* CreateNamedPipeW(name, open, mode, max, out, in, timeout, sa). */
+static long on_create_pipe(struct np__seam_call *c, int after) {
+  const SECURITY_ATTRIBUTES *sa = (const void *)c->arg[7];
+  struct pipe_call *p;
 
-  if (i == fail_create_on) {
-    SetLastError(fail_create_with);
-    h = INVALID_HANDLE_VALUE;
-  } else {
-    h = real_sys.create_named_pipe(name, open, mode, max, out_size, in_size,
-                                   timeout, sa);
-  }
-  err = GetLastError();
-  if (i < MAX_CALLS) {
-    copy_name(pcalls[i].name, name);
-    pcalls[i].open = open;
-    pcalls[i].mode = mode;
-    pcalls[i].max = max;
-    pcalls[i].has_sa = sa != NULL;
-    pcalls[i].has_sd = sa != NULL && sa->lpSecurityDescriptor != NULL;
-    pcalls[i].inherit = sa != NULL ? sa->bInheritHandle : TRUE;
-    pcalls[i].handle = h;
-    npcalls++;
-  }
-  if (h != INVALID_HANDLE_VALUE && i == 0 && early_mode != EARLY_NONE)
-    open_early_client(name);
-  SetLastError(err);
-  return h;
+  if (!after)
+    return npcalls == fail_create_on ? (long)fail_create_with : 0;
+  if (npcalls >= MAX_CALLS)
+    return 0;
+  p = &pcalls[npcalls++];
+  copy_name(p->name, (LPCWSTR)c->arg[0]);
+  p->open = (DWORD)c->arg[1];
+  p->mode = (DWORD)c->arg[2];
+  p->max = (DWORD)c->arg[3];
+  p->has_sa = sa != NULL;
+  p->has_sd = sa != NULL && sa->lpSecurityDescriptor != NULL;
+  p->inherit = sa != NULL ? sa->bInheritHandle : TRUE;
+  p->handle = (HANDLE)c->result;
+  if (p->handle != INVALID_HANDLE_VALUE && npcalls == 1 &&
+      early_mode != EARLY_NONE)
+    open_early_client((LPCWSTR)c->arg[0]);
+  return 0;
 }
 
-static HANDLE WINAPI rec_create_file(LPCWSTR name, DWORD access, DWORD share,
-                                     LPSECURITY_ATTRIBUTES sa,
-                                     DWORD disposition, DWORD flags,
-                                     HANDLE tmpl) {
-  HANDLE h;
-  DWORD err;
+/* CreateFileW(name, access, share, sa, disposition, flags, template). */
+static long on_create_file(struct np__seam_call *c, int after) {
+  const SECURITY_ATTRIBUTES *sa = (const void *)c->arg[3];
+  LPCWSTR name = (LPCWSTR)c->arg[0];
+  struct file_call *f;
 
-  if (fake_host != NULL && wcsncmp(name, fake_host, wcslen(fake_host)) == 0) {
-    h = INVALID_HANDLE_VALUE;
-    err = ERROR_BAD_NETPATH;
-  } else {
-    h = real_sys.create_file(name, access, share, sa, disposition, flags,
-                             tmpl);
-    err = GetLastError();
-  }
-  if (nfcalls < MAX_CALLS) {
-    struct file_call *c = &fcalls[nfcalls++];
-
-    copy_name(c->name, name);
-    c->access = access;
-    c->flags = flags;
-    c->has_sa = sa != NULL;
-    c->inherit = sa != NULL ? sa->bInheritHandle : TRUE;
-  }
-  SetLastError(err);
-  return h;
+  if (!after)
+    return fake_host != NULL &&
+                   wcsncmp(name, fake_host, wcslen(fake_host)) == 0
+               ? ERROR_BAD_NETPATH
+               : 0;
+  if (nfcalls >= MAX_CALLS)
+    return 0;
+  f = &fcalls[nfcalls++];
+  copy_name(f->name, name);
+  f->access = (DWORD)c->arg[1];
+  f->flags = (DWORD)c->arg[5];
+  f->has_sa = sa != NULL;
+  f->inherit = sa != NULL ? sa->bInheritHandle : TRUE;
+  return 0;
 }
 
-static BOOL WINAPI rec_connect_named_pipe(HANDLE pipe, LPOVERLAPPED ov) {
-  BOOL ok = real_sys.connect_named_pipe(pipe, ov);
-  DWORD err = ok ? 0 : GetLastError();
-
-  if (nconnects < MAX_CALLS)
-    connect_errs[nconnects++] = err;
-  SetLastError(err);
-  return ok;
+/* Records and steers the adapter's pipe calls through the test seam
+ * (common/seam.h); the seam restores the last error after us. */
+static long recorder(struct np__seam_call *c, int after, void *ctx) {
+  NP__UNUSED(ctx);
+  if (c->fn == fn_create_pipe)
+    return on_create_pipe(c, after);
+  if (c->fn == fn_create_file)
+    return on_create_file(c, after);
+  if (c->fn == fn_connect_pipe && after && nconnects < MAX_CALLS)
+    connect_errs[nconnects++] = c->result ? 0 : (DWORD)c->err;
+  return 0;
 }
 
 static void reset_records(void) {
@@ -165,10 +154,14 @@ static char name_[300];
 static wchar_t wname_[300];
 
 static void setup(void) {
-  real_sys = np__pipe_sys;
-  np__pipe_sys.create_named_pipe = rec_create_named_pipe;
-  np__pipe_sys.create_file = rec_create_file;
-  np__pipe_sys.connect_named_pipe = rec_connect_named_pipe;
+  fn_create_pipe = np__seam_fn_id("CreateNamedPipeW");
+  fn_create_file = np__seam_fn_id("CreateFileW");
+  fn_connect_pipe = np__seam_fn_id("ConnectNamedPipe");
+  ck_assert_int_ge(fn_create_pipe, 0);
+  ck_assert_int_ge(fn_create_file, 0);
+  ck_assert_int_ge(fn_connect_pipe, 0);
+  np__seam_reset();
+  np__seam_observe(recorder, NULL);
   reset_records();
   ck_assert_int_eq(np_poll_new(&poll_), 0);
   npt_pipe_name(name_, sizeof(name_), "win");
@@ -177,7 +170,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  np__pipe_sys = real_sys;
+  np__seam_reset();
   if (early_client != INVALID_HANDLE_VALUE)
     CloseHandle(early_client);
   early_client = INVALID_HANDLE_VALUE;
@@ -949,8 +942,45 @@ START_TEST(test_pipe_win_message_sizes) {
 }
 END_TEST
 
+/* A small message arrives with the probe itself: when READABLE is
+ * reported the bytes are already read (one read per message, as in a raw
+ * overlapped loop), and the stream goes back to its probe without a pool
+ * buffer.  A message larger than the probe arrives whole too, the rest
+ * read by np_read. */
+START_TEST(test_pipe_win_small_message_rides_probe) {
+  static unsigned char big[3000], in[4096];
+  np_listener *l;
+  np_stream *c, *s;
+  struct np__pipe *p;
+
+  fill(big, sizeof(big), 5);
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, NP_WRITABLE, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  p = pipe_of(s);
+  ck_assert_int_eq(np_read(s, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(p->rstate, NP__READ_PROBE);
+  ck_assert_int_eq(np_write(c, "ping", 4), 4);
+  ck_assert(npt_wait_token(poll_, TOK_S, NP_READABLE, WAIT_MS));
+  ck_assert_int_eq(p->rstate, NP__READ_DATA);
+  ck_assert_int_eq(np_read(s, in, sizeof(in)), 4);
+  ck_assert_int_eq(memcmp(in, "ping", 4), 0);
+  ck_assert_int_eq(np_read(s, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(p->rstate, NP__READ_PROBE);
+  ck_assert_ptr_null(p->rbuf);
+  ck_assert_int_eq(np_write(c, big, sizeof(big)), (ptrdiff_t)sizeof(big));
+  ck_assert_int_eq(read_next(s, TOK_S, in, sizeof(in)),
+                   (ptrdiff_t)sizeof(big));
+  ck_assert_int_eq(memcmp(in, big, sizeof(big)), 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* Bulk traffic grows the read buffer past 64 KiB; quiet traffic shrinks
- * it; an idle byte stream waits with a zero-byte read and no buffer. */
+ * it; an idle byte stream waits with its probe and no buffer. */
 START_TEST(test_pipe_win_read_buffer_adapts) {
   enum { N = 8 << 20, CHUNK = 256 * 1024 };
   unsigned char *out = malloc(CHUNK), *in = malloc(1 << 20);
@@ -1225,6 +1255,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_pipe_win_message_sizes);
   tcase_add_test(tc, test_pipe_win_read_buffer_adapts);
+  tcase_add_test(tc, test_pipe_win_small_message_rides_probe);
   tcase_add_test(tc, test_pipe_win_bufpool_classes_and_limit);
   return npt_run(su);
 }

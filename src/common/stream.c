@@ -1,6 +1,11 @@
 /*
  * The public listener and stream calls: argument checks, then dispatch to
  * the object's kind (pipe or TCP) through its ops.
+ *
+ * The ops calls are written (ops->read)(...): the fault-injection build
+ * turns read, write, close... into function-like macros (common/seam.h),
+ * and a parenthesised member name is not followed by '(' so it is left
+ * alone.
  */
 #include "config.h"
 
@@ -34,7 +39,7 @@ int np_accept(np_listener *l, uint64_t token, uint32_t interest,
   if (l == NULL || out == NULL || (interest & ~NP__INTEREST_BITS) != 0 ||
       ((interest & NP_EDGE) && (interest & NP_ONESHOT)))
     return NP_EINVAL;
-  return l->ops->accept(l, token, interest, out);
+  return (l->ops->accept)(l, token, interest, out);
 }
 
 int np_listener_address(np_listener *l, char *buf, size_t len) {
@@ -52,7 +57,7 @@ int np_listener_set_interest(np_listener *l, uint64_t token,
 
 void np_listener_close(np_listener *l) {
   if (l != NULL)
-    l->ops->close(l);
+    (l->ops->close)(l);
 }
 
 int np_connect(np_poll *poll, const char *address, const np_options *opts,
@@ -78,19 +83,19 @@ int np_connect(np_poll *poll, const char *address, const np_options *opts,
 ptrdiff_t np_read(np_stream *s, void *buf, size_t len) {
   if (s == NULL || (buf == NULL && len != 0))
     return NP_EINVAL;
-  return s->ops->read(s, buf, len);
+  return (s->ops->read)(s, buf, len);
 }
 
 ptrdiff_t np_write(np_stream *s, const void *buf, size_t len) {
   if (s == NULL || (buf == NULL && len != 0))
     return NP_EINVAL;
-  return s->ops->write(s, buf, len);
+  return (s->ops->write)(s, buf, len);
 }
 
 int np_shutdown(np_stream *s) {
   if (s == NULL)
     return NP_EINVAL;
-  return s->ops->shutdown(s);
+  return (s->ops->shutdown)(s);
 }
 
 int np_stream_set_interest(np_stream *s, uint64_t token, uint32_t interest) {
@@ -118,5 +123,5 @@ int np_stream_peer(np_stream *s, np_peer *peer) {
 
 void np_close(np_stream *s) {
   if (s != NULL)
-    s->ops->close(s);
+    (s->ops->close)(s);
 }

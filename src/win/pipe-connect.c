@@ -25,7 +25,7 @@
 static DWORD open_client(const wchar_t *path, HANDLE *h) {
   SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, FALSE};
 
-  *h = np__pipe_sys.create_file(
+  *h = CreateFileW(
       path, GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING,
       FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
       NULL);

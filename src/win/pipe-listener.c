@@ -34,6 +34,7 @@ struct np__pipe_listener {
   size_t write_limit;
   int backlog;
   int count;                  /* instances held: listening and ready */
+  int connect_err;            /* NP_E* of the last failed connect, or 0 */
   struct inst_list listening; /* ConnectNamedPipe in flight */
   struct inst_list ready;     /* connected, oldest first */
 };
@@ -73,6 +74,7 @@ static void connect_done(struct np__op *op, DWORD err, DWORD bytes) {
       list_push(&l->ready, p);
     } else {
       /* The instance is broken: drop it; np_accept creates another. */
+      l->connect_err = np__error_from_win32(err);
       l->count--;
       p->listener = NULL;
       np__pipe_discard(p);
@@ -88,7 +90,7 @@ static void launch_connect(struct np__pipe *p) {
   p->connecting = 1;
   p->connect_op.complete = connect_done;
   np__pipe_op_begin(p, &p->connect_op);
-  ok = np__pipe_sys.connect_named_pipe(p->handle, &p->connect_op.ov);
+  ok = ConnectNamedPipe(p->handle, &p->connect_op.ov);
   np__pipe_op_launched(p, &p->connect_op, ok, 0);
 }
 
@@ -109,9 +111,8 @@ static int instance_new(struct np__pipe_listener *l, int first) {
     mode |= PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE;
   if (!(l->flags & NP_OPT_ALLOW_REMOTE))
     mode |= PIPE_REJECT_REMOTE_CLIENTS;
-  h = np__pipe_sys.create_named_pipe(l->path, open, mode,
-                                     PIPE_UNLIMITED_INSTANCES, NP__PIPE_BUFFER,
-                                     NP__PIPE_BUFFER, 0, &sa);
+  h = CreateNamedPipeW(l->path, open, mode, PIPE_UNLIMITED_INSTANCES,
+                       NP__PIPE_BUFFER, NP__PIPE_BUFFER, 0, &sa);
   if (h == INVALID_HANDLE_VALUE) {
     DWORD e = GetLastError();
 
@@ -126,8 +127,11 @@ static int instance_new(struct np__pipe_listener *l, int first) {
   p->listener = l;
   list_push(&l->listening, p);
   l->count++;
+  /* A connect that fails at once is this creation's error: refill
+   * would otherwise replace the instance forever. */
+  l->connect_err = 0;
   launch_connect(p);
-  return 0;
+  return l->connect_err;
 }
 
 /* Creates instances until the backlog is whole again.  Returns 0 or the

@@ -1,6 +1,7 @@
 /*
- * The system-call seam of the pipe adapter and the one place that turns
- * an address into a Win32 pipe path.
+ * The one place that turns an address into a Win32 pipe path.  (The
+ * tests record and fail the pipe adapter's system calls through the
+ * seam of the test-only build, common/seam.h.)
  */
 #include "config.h"
 
@@ -8,9 +9,6 @@
 #include <string.h>
 
 #include "win/pipe.h"
-
-struct np__pipe_sys np__pipe_sys = {CreateNamedPipeW, CreateFileW,
-                                    ConnectNamedPipe};
 
 /* Converts UTF-8 text to UTF-16 at dst (room for cap characters,
  * terminator included).  Returns the characters written without the

@@ -1,0 +1,678 @@
+/*
+ * Nothing lost, nothing leaked: a scripted session over the public API
+ * (listen, connect, accept, a byte-mode echo with shutdown, a
+ * message-mode exchange, close, poll free) is run once untouched, then
+ * again with wrapped call number N failed, for every N, through the test
+ * seam (src/common/seam.h; this program links tests/libnpipe-seam.la).
+ *
+ * Every run must end either with the script complete (the fault was
+ * harmless or retried) or with a clean NP_E* from a public call; never a
+ * crash, a hang (every wait is bounded), wrong bytes, or anything left
+ * behind: allocations, registered objects, descriptors (POSIX) or
+ * handles (Windows) are back where they started.  Passes with the errors
+ * of interest follow, and a check of the arguments of every call that
+ * creates a descriptor or a pipe across all of those runs.
+ */
+#include "config.h"
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <windows.h>
+#else
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/seam.h"
+#include "helpers.h"
+#include "internal.h"
+#ifdef _WIN32
+#include "win/pipe.h"
+#endif
+
+/* Byte-mode named pipes on Windows have no half-close: np_shutdown only
+ * stops local writes there (DESIGN, np_shutdown(3)). */
+#ifdef _WIN32
+#define SHUTDOWN_ENDS_BYTES 0
+#else
+#define SHUTDOWN_ENDS_BYTES 1
+#endif
+
+enum { TOK_L = 1, TOK_C, TOK_S, TOK_L2, TOK_C2, TOK_S2, NTOK };
+
+/* More than the socket or pipe buffers hold, so that writes queue in
+ * the library and drain as the server reads: echoed in ECHO_CHUNKs. */
+#define ECHO_LEN 300000
+#define ECHO_CHUNK 32768
+#define BIG_MSG 5000
+#define MAX_RUNS 20000
+
+/* One run of the script and what it left. */
+struct run {
+  np_poll *poll;
+  np_listener *l, *l2;
+  np_stream *by_tok[NTOK];
+  int err;           /* the first NP_E* a public call returned, or 0 */
+  const char *where; /* the step that returned it */
+  int hung;          /* a bounded wait ran out */
+  int corrupt;       /* bytes or sizes differed */
+  int done;          /* the script completed */
+  uint64_t hup;      /* a token whose NP_HUP ends a wait, or 0 */
+};
+
+static int wait_ms(void) { return npt_under_wine() ? 8000 : 3000; }
+
+static unsigned char pattern(size_t i) {
+  uint32_t x = (uint32_t)i * 2654435761u;
+
+  return (unsigned char)(x >> 13 ^ x >> 24);
+}
+
+/* Records rc if it is an error; returns non-zero to stop the script.
+ * NP_EAGAIN is an error only from calls that never return it (where
+ * does not start "np_read", "np_write", "np_accept" or "np_poll_wait"):
+ * EINTR maps to NP_EAGAIN, so a setup call could leak it. */
+static int check(struct run *r, const char *where, ptrdiff_t rc) {
+  static const char *const again_ok[] = {"np_read", "np_write", "np_accept",
+                                         "np_poll_wait"};
+  size_t i;
+
+  if (rc >= 0)
+    return 0;
+  for (i = 0; rc == NP_EAGAIN && i < NP__ARRAY_SIZE(again_ok); i++)
+    if (strncmp(where, again_ok[i], strlen(again_ok[i])) == 0)
+      return 0;
+  if (r->err == 0) {
+    r->err = (int)rc;
+    r->where = where;
+  }
+  return 1;
+}
+
+/* Waits until tok has one of bits (or NP_ERR / NP_HUP).  An NP_ERR on any
+ * stream ends the script with that stream's error: a failure the library
+ * met in the background must reach the user this way.  While accepting,
+ * an NP_HUP on the client (the server refused it) ends the script with
+ * what np_read says then (NP_EOF, or an error). */
+static int wait_for(struct run *r, uint64_t tok, uint32_t bits) {
+  uint64_t deadline = npt_now_ms() + (uint64_t)wait_ms();
+  np_event ev[16];
+
+  for (;;) {
+    uint64_t now = npt_now_ms();
+    int n, i, hit = 0;
+
+    if (now >= deadline) {
+      static char what[64];
+
+      snprintf(what, sizeof(what), "waiting for token %d events %#x", (int)tok,
+               (unsigned)bits);
+      r->where = what;
+      r->hung = 1;
+      return 1;
+    }
+    n = np_poll_wait(r->poll, ev, 16, (int)(deadline - now));
+    if (check(r, "np_poll_wait", n))
+      return 1;
+    for (i = 0; i < n; i++) {
+      np_stream *s = ev[i].token < NTOK ? r->by_tok[ev[i].token] : NULL;
+
+      if ((ev[i].events & NP_ERR) && s != NULL) {
+        int e = np_stream_error(s);
+
+        if (e != 0)
+          return check(r, "np_stream_error", e);
+      }
+      if ((ev[i].events & NP_HUP) && s != NULL && ev[i].token == r->hup) {
+        unsigned char b[1];
+        ptrdiff_t rc = np_read(s, b, 1);
+
+        if (rc < 0 && rc != NP_EAGAIN)
+          return check(r, "np_read (peer gone)", rc);
+      }
+      if (ev[i].token == tok && (ev[i].events & (bits | NP_ERR | NP_HUP)))
+        hit = 1;
+    }
+    if (hit)
+      return 0;
+  }
+}
+
+static int write_all(struct run *r, uint64_t tok, const void *buf,
+                     size_t len) {
+  size_t off = 0;
+
+  while (off < len) {
+    ptrdiff_t n = np_write(r->by_tok[tok], (const char *)buf + off, len - off);
+
+    if (check(r, "np_write", n))
+      return 1;
+    if (n == NP_EAGAIN) {
+      if (wait_for(r, tok, NP_WRITABLE))
+        return 1;
+      continue;
+    }
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* Reads into buf until len bytes came; returns 0 or non-zero to stop. */
+static int read_all(struct run *r, uint64_t tok, unsigned char *buf,
+                    size_t len) {
+  size_t off = 0;
+
+  while (off < len) {
+    ptrdiff_t n = np_read(r->by_tok[tok], buf + off, len - off);
+
+    if (check(r, "np_read", n))
+      return 1;
+    if (n == NP_EAGAIN) {
+      if (wait_for(r, tok, NP_READABLE))
+        return 1;
+      continue;
+    }
+    off += (size_t)n;
+  }
+  return 0;
+}
+
+/* One whole message of exactly want bytes. */
+static int read_msg(struct run *r, uint64_t tok, unsigned char *buf,
+                    size_t cap, size_t want) {
+  for (;;) {
+    ptrdiff_t n = np_read(r->by_tok[tok], buf, cap);
+
+    if (n == NP_EAGAIN) {
+      if (wait_for(r, tok, NP_READABLE))
+        return 1;
+      continue;
+    }
+    if (n == NP_EMSGSIZE && cap < want)
+      return 2; /* the caller retries with a larger buffer */
+    if (check(r, "np_read (message)", n))
+      return 1;
+    if ((size_t)n != want)
+      r->corrupt = 1;
+    return (size_t)n != want;
+  }
+}
+
+/* Reads until the end of the stream. */
+static int read_eof(struct run *r, uint64_t tok) {
+  unsigned char b[64];
+
+  for (;;) {
+    ptrdiff_t n = np_read(r->by_tok[tok], b, sizeof(b));
+
+    if (n == NP_EOF)
+      return 0;
+    if (n >= 0) {
+      r->corrupt = 1;
+      return 1;
+    }
+    if (check(r, "np_read (eof)", n))
+      return 1;
+    if (wait_for(r, tok, NP_READABLE))
+      return 1;
+  }
+}
+
+/* Accepts tok's connection; ctok is its client. */
+static int accept_one(struct run *r, np_listener *l, uint64_t ltok,
+                      uint64_t tok, uint64_t ctok) {
+  int stop = 0;
+
+  r->hup = ctok;
+  for (;;) {
+    int e = np_accept(l, tok, NP_READABLE | NP_WRITABLE, &r->by_tok[tok]);
+
+    if (check(r, "np_accept", e) || e == 0) {
+      stop = e != 0;
+      break;
+    }
+    if ((stop = wait_for(r, ltok, NP_READABLE)) != 0)
+      break;
+  }
+  r->hup = 0;
+  return stop;
+}
+
+static int same(struct run *r, const unsigned char *a, const unsigned char *b,
+                size_t n) {
+  if (memcmp(a, b, n) != 0)
+    r->corrupt = 1;
+  return r->corrupt;
+}
+
+/* Byte mode: the client sends ECHO_LEN bytes, the server echoes them in
+ * chunks as they come, the client reads them back, shuts down, and both
+ * see the end. */
+static int byte_echo(struct run *r, const char *name) {
+  static unsigned char out[ECHO_LEN], back[ECHO_LEN], chunk[ECHO_CHUNK];
+  size_t i, got = 0;
+
+  for (i = 0; i < ECHO_LEN; i++)
+    out[i] = pattern(i);
+  if (check(r, "np_listen", np_listen(r->poll, name, NULL, TOK_L, &r->l)) ||
+      check(r, "np_connect",
+            np_connect(r->poll, name, NULL, TOK_C, NP_READABLE | NP_WRITABLE,
+                       &r->by_tok[TOK_C])) ||
+      accept_one(r, r->l, TOK_L, TOK_S, TOK_C) ||
+      write_all(r, TOK_C, out, ECHO_LEN))
+    return 1;
+  while (got < ECHO_LEN) {
+    size_t n = ECHO_LEN - got < sizeof(chunk) ? ECHO_LEN - got : sizeof(chunk);
+
+    if (read_all(r, TOK_S, chunk, n) || write_all(r, TOK_S, chunk, n) ||
+        read_all(r, TOK_C, back + got, n))
+      return 1;
+    got += n;
+  }
+  if (same(r, out, back, ECHO_LEN) ||
+      check(r, "np_shutdown", np_shutdown(r->by_tok[TOK_C])) ||
+      (SHUTDOWN_ENDS_BYTES && read_eof(r, TOK_S)))
+    return 1;
+  np_close(r->by_tok[TOK_S]);
+  r->by_tok[TOK_S] = NULL;
+  if (read_eof(r, TOK_C))
+    return 1;
+  np_close(r->by_tok[TOK_C]);
+  r->by_tok[TOK_C] = NULL;
+  return 0;
+}
+
+/* Message mode: "one", an empty message and a BIG_MSG one (first read
+ * with too small a buffer), the last echoed back. */
+static int message_exchange(struct run *r, const char *name) {
+  static unsigned char big[BIG_MSG], in[BIG_MSG + 16];
+  np_options o;
+  size_t i;
+  int rc;
+
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_MESSAGE;
+  for (i = 0; i < BIG_MSG; i++)
+    big[i] = pattern(i + 7);
+  if (check(r, "np_listen (message)",
+            np_listen(r->poll, name, &o, TOK_L2, &r->l2)) ||
+      check(r, "np_connect (message)",
+            np_connect(r->poll, name, &o, TOK_C2, NP_READABLE | NP_WRITABLE,
+                       &r->by_tok[TOK_C2])) ||
+      accept_one(r, r->l2, TOK_L2, TOK_S2, TOK_C2) ||
+      write_all(r, TOK_C2, "one", 3) ||
+      check(r, "np_write (empty)", np_write(r->by_tok[TOK_C2], "", 0)) ||
+      write_all(r, TOK_C2, big, BIG_MSG) ||
+      read_msg(r, TOK_S2, in, sizeof(in), 3) ||
+      same(r, in, (const void *)"one", 3) ||
+      read_msg(r, TOK_S2, in, sizeof(in), 0))
+    return 1;
+  rc = read_msg(r, TOK_S2, in, 16, BIG_MSG);
+  if (rc == 2)
+    rc = read_msg(r, TOK_S2, in, sizeof(in), BIG_MSG);
+  if (rc != 0 || same(r, in, big, BIG_MSG) ||
+      write_all(r, TOK_S2, big, BIG_MSG))
+    return 1;
+  memset(in, 0, sizeof(in));
+  return read_msg(r, TOK_C2, in, sizeof(in), BIG_MSG) ||
+         same(r, in, big, BIG_MSG);
+}
+
+static void run_script(struct run *r) {
+  char name[128], name2[128];
+  int i;
+
+  memset(r, 0, sizeof(*r));
+  npt_pipe_name(name, sizeof(name), "fault");
+  npt_pipe_name(name2, sizeof(name2), "faultm");
+  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
+    return;
+  if (byte_echo(r, name) == 0 && message_exchange(r, name2) == 0) {
+    /* The core counts exactly the four objects still open. */
+    if (np__poll_core(r->poll)->live != 4)
+      r->corrupt = 1;
+    r->done = !r->corrupt;
+  }
+  for (i = 0; i < NTOK; i++)
+    if (r->by_tok[i] != NULL)
+      np_close(r->by_tok[i]);
+  if (r->l != NULL)
+    np_listener_close(r->l);
+  if (r->l2 != NULL)
+    np_listener_close(r->l2);
+  if (r->done && np__poll_core(r->poll)->live != 0)
+    r->done = 0, r->corrupt = 1;
+  np_poll_free(r->poll);
+}
+
+/* ---- what a run may leave ------------------------------------------------
+ */
+
+struct usage {
+  long allocs;
+  long pipes; /* Windows pipe objects alive */
+  long fds;   /* descriptors (POSIX) or handles (Windows; -1 unknown) */
+};
+
+static long os_resources(void) {
+#ifdef _WIN32
+  DWORD n = 0;
+
+  if (!GetProcessHandleCount(GetCurrentProcess(), &n) || n == 0)
+    return -1; /* Wine answers 0 */
+  return (long)n;
+#else
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  long n = 0;
+
+  if (d == NULL)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+#endif
+}
+
+static long usage_pipes(void) {
+#ifdef _WIN32
+  return np__pipe_live;
+#else
+  return 0;
+#endif
+}
+
+static void usage_now(struct usage *u) {
+  u->allocs = np__seam_allocs();
+  u->pipes = usage_pipes();
+  u->fds = os_resources();
+}
+
+/* Asserts that nothing of run n outlived it. */
+static void check_clean(const struct run *r, const struct usage *before,
+                        const char *what, unsigned long n) {
+  const struct np__seam_call *c = np__seam_last_injected();
+  int inj = np__seam_injected() > 0;
+  struct usage after;
+  char desc[256];
+
+  snprintf(desc, sizeof(desc), "%s run %lu (fault in %s at %s:%d, err %ld)",
+           what, n, inj ? np__seam_fn_name(c->fn) : "-",
+           inj && c->file ? c->file : "-", inj ? c->line : 0,
+           inj ? c->err : 0L);
+  usage_now(&after);
+  ck_assert_msg(!r->hung, "%s: hung (last error %s in %s)", desc,
+                np_errname(r->err), r->where ? r->where : "-");
+  ck_assert_msg(!r->corrupt, "%s: wrong bytes or object count", desc);
+  ck_assert_msg(r->done || r->err != 0, "%s: stopped without an error", desc);
+  ck_assert_msg(r->done || strcmp(np_errname(r->err), "NP_UNKNOWN") != 0,
+                "%s: unknown error %d", desc, r->err);
+  ck_assert_msg(inj || r->done, "%s: failed untouched: %s in %s", desc,
+                np_errname(r->err), r->where);
+  ck_assert_msg(after.allocs == before->allocs, "%s: %ld allocations left",
+                desc, after.allocs - before->allocs);
+#ifdef _WIN32
+  static int warned_handles;
+
+  ck_assert_msg(after.pipes == before->pipes, "%s: %ld pipe objects left",
+                desc, after.pipes - before->pipes);
+  if (before->fds < 0 || after.fds < 0) {
+    if (!warned_handles++)
+      printf("check_fault: GetProcessHandleCount unavailable (Wine "
+             "answers 0): handle counts not checked\n");
+    return;
+  }
+#endif
+  ck_assert_msg(after.fds == before->fds, "%s: %ld descriptors left", desc,
+                after.fds - before->fds);
+}
+
+struct arg_stats {
+  unsigned long creates, bad;
+  char first_bad[200];
+};
+static long arg_observer(struct np__seam_call *c, int after, void *ctx);
+
+/* Runs the script untouched, then with the nth call of class cls failed
+ * with err (0: each function's usual error) for n = 1, 2, ... until a
+ * run goes untouched.  must_complete: the fault must be invisible (EINTR
+ * retried).  args, if not NULL, collects the argument checks of every
+ * run.  Returns the number of runs; *total the calls counted in the
+ * untouched run. */
+static unsigned long sweep(const char *what, unsigned cls, long err,
+                           int must_complete, unsigned long *total,
+                           struct arg_stats *args) {
+  struct usage before;
+  struct run r;
+  unsigned long n, runs = 1, errs = 0;
+
+  usage_now(&before);
+  np__seam_reset();
+  if (args != NULL)
+    np__seam_observe(arg_observer, args);
+  run_script(&r);
+  check_clean(&r, &before, what, 0);
+  *total = np__seam_calls(cls);
+  for (n = 1; n < MAX_RUNS; n++) {
+    np__seam_reset();
+    np__seam_fail_nth(n, cls, err);
+    if (args != NULL)
+      np__seam_observe(arg_observer, args);
+    usage_now(&before);
+    run_script(&r);
+    runs++;
+    check_clean(&r, &before, what, n);
+    if (np__seam_injected() == 0)
+      break;
+    errs += !r.done;
+    ck_assert_msg(!must_complete || r.done,
+                  "%s run %lu: %s at %s:%d not retried: %s in %s", what, n,
+                  np__seam_fn_name(np__seam_last_injected()->fn),
+                  np__seam_last_injected()->file,
+                  np__seam_last_injected()->line, np_errname(r.err), r.where);
+  }
+  ck_assert_uint_lt(n, MAX_RUNS);
+  printf("check_fault: %s: %lu calls untouched, %lu runs, %lu ended with "
+         "an error, %lu completed; %lu call sites hit so far\n",
+         what, *total, runs, errs, runs - 1 - errs,
+         (unsigned long)np__seam_sites());
+  return runs;
+}
+
+/* Every call, with its usual error; and the arguments of every call that
+ * creates a descriptor or a pipe are right on every path, error paths
+ * included. */
+START_TEST(test_fault_every_call) {
+  struct arg_stats st;
+  unsigned long total, runs;
+
+  memset(&st, 0, sizeof(st));
+  runs = sweep("every call, usual errors", NP__SEAM_ANY, 0, 0, &total, &st);
+  np__seam_reset();
+  ck_assert_uint_gt(total, 50);
+  printf("check_fault: %lu creating calls checked over %lu runs\n", st.creates,
+         runs);
+  ck_assert_msg(st.bad == 0, "%lu bad calls, first: %s", st.bad, st.first_bad);
+  ck_assert_uint_gt(st.creates, runs);
+}
+END_TEST
+
+#ifdef _WIN32
+#define NOMEM_ERR ERROR_NOT_ENOUGH_MEMORY
+#define EINTR_ERR WAIT_TIMEOUT /* an empty wait: retried, like EINTR */
+#define EBADF_ERR ERROR_INVALID_HANDLE
+#else
+#define NOMEM_ERR ENOMEM
+#define EINTR_ERR EINTR
+#define EBADF_ERR EBADF
+#endif
+
+START_TEST(test_fault_out_of_memory) {
+  unsigned long total;
+
+  sweep("out of memory", NP__SEAM_NOMEM, NOMEM_ERR, 0, &total, NULL);
+  ck_assert_uint_gt(total, 10);
+}
+END_TEST
+
+#ifdef _WIN32
+START_TEST(test_fault_invalid_handle) {
+  unsigned long total;
+
+  sweep("ERROR_INVALID_HANDLE", NP__SEAM_HANDLE, ERROR_INVALID_HANDLE, 0,
+        &total, NULL);
+  ck_assert_uint_gt(total, 10);
+}
+END_TEST
+#else
+START_TEST(test_fault_too_many_files) {
+  unsigned long total;
+
+  sweep("EMFILE", NP__SEAM_NOFD, EMFILE, 0, &total, NULL);
+  ck_assert_uint_gt(total, 3);
+}
+END_TEST
+
+/* EINTR is retried where it can happen: every run completes. */
+START_TEST(test_fault_interrupted) {
+  unsigned long total;
+
+  sweep("EINTR", NP__SEAM_INTR, EINTR, 1, &total, NULL);
+  ck_assert_uint_gt(total, 10);
+}
+END_TEST
+#endif
+
+/* Every call of one function failing: the first public call that needs
+ * it reports a clean error, and nothing is left. */
+START_TEST(test_fault_each_function_always) {
+  int fn, hit = 0;
+
+  for (fn = 0; fn < np__seam_fn_count(); fn++) {
+    struct usage before;
+    struct run r;
+
+    if (np__seam_fn_class(fn) & NP__SEAM_NOFAIL)
+      continue;
+    if (getenv("NPT_FAULT_TRACE") != NULL)
+      printf("check_fault: %s fails always\n", np__seam_fn_name(fn)),
+          fflush(stdout);
+    np__seam_reset();
+    /* An endless EINTR is no failure a program could end on (the
+     * library rightly retries): those fail with EBADF instead. */
+    np__seam_fail_fn(fn, np__seam_fns[fn].err == EINTR_ERR ? EBADF_ERR : 0, 0);
+    usage_now(&before);
+    run_script(&r);
+    /* A completion port that never answers again: np_poll_free leaks
+     * what is still in flight rather than free memory the kernel may
+     * yet write (poll-iocp.c, drain).  Every other check holds. */
+    if (strcmp(np__seam_fn_name(fn), "GetQueuedCompletionStatusEx") == 0)
+      before.allocs = np__seam_allocs(), before.pipes = usage_pipes();
+    check_clean(&r, &before, np__seam_fn_name(fn), 0);
+    hit += np__seam_injected() > 0;
+  }
+  np__seam_reset();
+  printf("check_fault: %d functions failed on every call\n", hit);
+  ck_assert_int_gt(hit, 10);
+}
+END_TEST
+
+/* ---- arguments of every creating call ------------------------------------
+ */
+
+static void arg_bad(struct arg_stats *st, const struct np__seam_call *c,
+                    const char *why) {
+  if (st->bad++ == 0)
+    snprintf(st->first_bad, sizeof(st->first_bad), "%s at %s:%d: %s",
+             np__seam_fn_name(c->fn), c->file ? c->file : "-", c->line, why);
+}
+
+#ifdef _WIN32
+/* Pipes: reject remote clients and carry a descriptor, not inheritable;
+ * clients: identification-level SQOS. */
+static long arg_observer(struct np__seam_call *c, int after, void *ctx) {
+  struct arg_stats *st = ctx;
+  const char *fn = np__seam_fn_name(c->fn);
+
+  if (after)
+    return 0;
+  if (strcmp(fn, "CreateNamedPipeW") == 0) {
+    const SECURITY_ATTRIBUTES *sa = (const void *)c->arg[7];
+
+    st->creates++;
+    if (!(c->arg[2] & PIPE_REJECT_REMOTE_CLIENTS))
+      arg_bad(st, c, "no PIPE_REJECT_REMOTE_CLIENTS");
+    if (sa == NULL || sa->lpSecurityDescriptor == NULL || sa->bInheritHandle)
+      arg_bad(st, c, "no descriptor, or inheritable");
+  } else if (strcmp(fn, "CreateFileW") == 0) {
+    const SECURITY_ATTRIBUTES *sa = (const void *)c->arg[3];
+
+    st->creates++;
+    if ((c->arg[5] & SECURITY_VALID_SQOS_FLAGS) !=
+        (SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION))
+      arg_bad(st, c, "SQOS flags");
+    if (sa != NULL && sa->bInheritHandle)
+      arg_bad(st, c, "inheritable");
+  }
+  return 0;
+}
+#else
+/* Every descriptor is created close-on-exec (and sockets non-blocking). */
+static long arg_observer(struct np__seam_call *c, int after, void *ctx) {
+  struct arg_stats *st = ctx;
+  const char *fn = np__seam_fn_name(c->fn);
+
+  if (after)
+    return 0;
+  if (strcmp(fn, "socket") == 0) {
+    st->creates++;
+    if ((c->arg[1] & (SOCK_CLOEXEC | SOCK_NONBLOCK)) !=
+        (SOCK_CLOEXEC | SOCK_NONBLOCK))
+      arg_bad(st, c, "not SOCK_CLOEXEC | SOCK_NONBLOCK");
+  } else if (strcmp(fn, "accept4") == 0) {
+    st->creates++;
+    if ((c->arg[3] & (SOCK_CLOEXEC | SOCK_NONBLOCK)) !=
+        (SOCK_CLOEXEC | SOCK_NONBLOCK))
+      arg_bad(st, c, "not SOCK_CLOEXEC | SOCK_NONBLOCK");
+  } else if (strcmp(fn, "open") == 0) {
+    st->creates++;
+    if (!(c->arg[1] & O_CLOEXEC))
+      arg_bad(st, c, "not O_CLOEXEC");
+  } else if (strcmp(fn, "epoll_create1") == 0) {
+    st->creates++;
+    if (!(c->arg[0] & EPOLL_CLOEXEC))
+      arg_bad(st, c, "not EPOLL_CLOEXEC");
+  } else if (strcmp(fn, "eventfd") == 0) {
+    st->creates++;
+    if (!(c->arg[1] & EFD_CLOEXEC))
+      arg_bad(st, c, "not EFD_CLOEXEC");
+  }
+  return 0;
+}
+#endif
+
+static Suite *fault_suite(void) {
+  Suite *s = suite_create("fault");
+  TCase *tc = npt_tcase(s, "sweep");
+
+  tcase_add_test(tc, test_fault_every_call);
+  tcase_add_test(tc, test_fault_out_of_memory);
+#ifdef _WIN32
+  tcase_add_test(tc, test_fault_invalid_handle);
+#else
+  tcase_add_test(tc, test_fault_too_many_files);
+  tcase_add_test(tc, test_fault_interrupted);
+#endif
+  tcase_add_test(tc, test_fault_each_function_always);
+  return s;
+}
+
+int main(void) { return npt_run(fault_suite()); }
