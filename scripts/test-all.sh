@@ -1,12 +1,17 @@
 #!/bin/sh
-# Builds npipe and runs every test: natively (POSIX backend, with
-# distcheck) and the mingw-w64 build under Wine (IOCP backend).
-# Usage: scripts/test-all.sh [native] [windows]   (default: both)
+# Builds npipe and runs every test, in parts:
+#   native    POSIX backend: make check, then make distcheck
+#   windows   the mingw-w64 build under Wine (IOCP backend)
+#   memcheck  the native suites under ASan + UBSan and under valgrind
+#             memcheck (scripts/test-memcheck.sh)
+#   fuzz      the libFuzzer harnesses, a bounded run each (scripts/fuzz.sh)
+# Usage: scripts/test-all.sh [PART...]   (default: all four)
+# Prints each part's time, and a summary at the end.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
-what=${*:-native windows}
+what=${*:-native windows memcheck fuzz}
 
 # Check's closing lines live only in the per-test logs.
 show_logs() {
@@ -60,12 +65,30 @@ windows() {
   trap - EXIT
 }
 
-bootstrap
+memcheck() {
+  scripts/test-memcheck.sh asan valgrind
+}
+
+fuzz() {
+  scripts/fuzz.sh
+}
+
 for w in $what; do
   case $w in
-  native) native ;;
-  windows) windows ;;
-  *) echo "test-all.sh: unknown part '$w' (native, windows)" >&2; exit 2 ;;
+  native | windows | memcheck | fuzz) ;;
+  *)
+    echo "test-all.sh: unknown part '$w' (native, windows, memcheck, fuzz)" >&2
+    exit 2
+    ;;
   esac
 done
-echo "=== all tests passed: $what"
+bootstrap
+times=""
+for w in $what; do
+  part_start=$(date +%s)
+  $w
+  took=$(($(date +%s) - part_start))
+  echo "=== $w: passed in $took s"
+  times="$times $w=${took}s"
+done
+echo "=== all tests passed:$times"

@@ -38,13 +38,22 @@ test_programs() {
 asan() {
   echo "=== AddressSanitizer + UBSan: make check in $asan_dir"
   configure_in "$asan_dir" --enable-sanitizers
+  # shellcheck disable=SC2046
+  make -C "$asan_dir" -j2 $(test_programs "$asan_dir") >/dev/null
+  status=0
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-    make -C "$asan_dir" -j2 check || {
-    cat "$asan_dir/test-suite.log"
-    return 1
-  }
-  grep -h -E '^[0-9]+%: Checks' "$asan_dir"/tests/*.log || true
+    make -s -C "$asan_dir" -j2 check >"$asan_dir/check.out" 2>&1 || status=1
+  # One line per test, with Check's count for the suites.
+  for log in "$asan_dir"/tests/*.log "$asan_dir"/tests/tools/*.log; do
+    [ -f "$log" ] || continue
+    t=${log#"$asan_dir"/}
+    t=${t%.log}
+    result=$(sed -n 's/^:test-result: //p' "${log%.log}.trs" 2>/dev/null |
+      head -1)
+    echo "${result:-?}: $t $(grep -h -E '^[0-9]+%: Checks' "$log" || true)"
+  done
+  [ "$status" -eq 0 ] || { cat "$asan_dir/test-suite.log"; return 1; }
 }
 
 valgrind_run() {
@@ -58,7 +67,9 @@ valgrind_run() {
   for t in $progs; do
     log="$vg_dir/$t.valgrind.log"
     start=$(date +%s)
-    if (cd "$vg_dir" && CK_FORK=no CK_VERBOSITY=normal \
+    # NPT_VALGRIND=1 lets a test scale its load down (valgrind runs the
+    # threads one at a time, tens of times slower).
+    if (cd "$vg_dir" && CK_FORK=no CK_VERBOSITY=normal NPT_VALGRIND=1 \
         timeout --kill-after=10 "$vg_timeout" \
         ./libtool --mode=execute valgrind -q --leak-check=full \
           --errors-for-leak-kinds=definite,indirect \
@@ -76,10 +87,16 @@ valgrind_run() {
   return $failed
 }
 
+# Every part runs, even after one failed, so that one run shows all.
+failed_parts=""
 for w in $what; do
+  part_start=$(date +%s)
   case $w in
-  asan) asan ;;
-  valgrind) valgrind_run ;;
+  asan) asan || failed_parts="$failed_parts $w" ;;
+  valgrind) valgrind_run || failed_parts="$failed_parts $w" ;;
   *) echo "usage: $0 [asan] [valgrind]" >&2; exit 2 ;;
   esac
+  echo "=== $w: $(($(date +%s) - part_start)) s"
 done
+[ -z "$failed_parts" ] || { echo "=== memcheck FAILED:$failed_parts"; exit 1; }
+echo "=== memcheck passed: $what"

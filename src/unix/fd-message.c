@@ -9,15 +9,18 @@
  * recv() == 0 always means the end.  An empty np_write is a wire message
  * of just the header.  A first byte other than msg_hdr means the peer is
  * not speaking npipe's framing: np_read drops that message and returns
- * NP_EIO.
+ * NP_EIO, and so it does for an empty packet from such a peer (see
+ * empty_or_end).
  *
  * In the write buffer a message waits as a record: its payload length
  * (uint32_t, host order) followed by the payload; the header byte is
  * added when it is sent.
  */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -97,6 +100,27 @@ ssize_t np__fd_msg_flush_one(struct np__fd_stream *s) {
   return n < 0 ? n : (ssize_t)(sizeof(rec) + rec);
 }
 
+/* recv() gave 0: the end of the stream, or an empty packet, which npipe
+ * never sends but a foreign peer may.  Linux gives 0 for the end only
+ * after the peer has shut down, which poll reports as POLLRDHUP: without
+ * it the 0 was a packet, dropped as malformed (NP_EIO).  With it, an
+ * empty packet just ahead of the end is taken for the end. */
+static ptrdiff_t empty_or_end(struct np__fd_stream *s) {
+  struct pollfd p;
+  unsigned char hdr;
+  struct iovec iov;
+
+  p.fd = s->watch.fd;
+  p.events = POLLRDHUP;
+  p.revents = 0;
+  if (poll(&p, 1, 0) != 0)
+    return np__fd_recv_end(s, 0);
+  iov.iov_base = &hdr;
+  iov.iov_len = 1;
+  (void)np__fd_recv(s, &iov, 1, 0);
+  return NP_EIO;
+}
+
 ptrdiff_t np__fd_msg_read(struct np__fd_stream *s, void *buf, size_t len) {
   unsigned char hdr;
   struct iovec iov[2];
@@ -111,8 +135,10 @@ ptrdiff_t np__fd_msg_read(struct np__fd_stream *s, void *buf, size_t len) {
   /* Learn the size first: a plain recv into a buffer that is too small
    * would cut the message, and it must stay whole for a larger one. */
   n = np__fd_recv(s, iov, 1, MSG_PEEK | MSG_TRUNC);
-  if (n <= 0)
-    return np__fd_recv_end(s, n == 0 ? 0 : errno);
+  if (n == 0)
+    return empty_or_end(s);
+  if (n < 0)
+    return np__fd_recv_end(s, errno);
   if (hdr == msg_hdr && (size_t)(n - 1) > len)
     return NP_EMSGSIZE;
   n = np__fd_recv(s, iov, 2, 0);
