@@ -32,6 +32,37 @@ static int copy_field(char *dst, size_t cap, const char *src, size_t len) {
   return 0;
 }
 
+/* Length of the UTF-8 sequence at s (1 to 4), or 0 when it is not valid
+ * UTF-8: truncated, overlong, a surrogate or above U+10FFFF.  Windows
+ * names are UTF-16, so a name that cannot convert must fail on POSIX too,
+ * or one command line would work on one system only. */
+static size_t utf8_sequence(const unsigned char *s) {
+  static const unsigned long min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+  unsigned long cp;
+  size_t n, i;
+
+  if (s[0] < 0x80)
+    return 1;
+  if (s[0] >= 0xc0 && s[0] <= 0xdf)
+    n = 2;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef)
+    n = 3;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf7)
+    n = 4;
+  else
+    return 0; /* a continuation byte, or a lead byte UTF-8 never uses */
+  cp = s[0] & (0x7fu >> n);
+  /* A NUL stops the loop too: it is no continuation byte. */
+  for (i = 1; i < n; i++) {
+    if ((s[i] & 0xc0u) != 0x80u)
+      return 0;
+    cp = cp << 6 | (s[i] & 0x3fu);
+  }
+  if (cp < min_cp[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+    return 0;
+  return n;
+}
+
 /* A pipe name is what follows \\.\pipe\ on Windows and a file name in the
  * private directory on POSIX, so both systems' rules apply. */
 static int check_pipe_name(const char *name) {
@@ -42,11 +73,13 @@ static int check_pipe_name(const char *name) {
     return NP_EINVAL;
   if (len > NP__PIPE_NAME_MAX)
     return NP_ENAMETOOLONG;
-  for (i = 0; i < len; i++) {
+  for (i = 0; i < len;) {
     unsigned char c = (unsigned char)name[i];
+    size_t n = utf8_sequence((const unsigned char *)name + i);
 
-    if (c < 0x20 || c == 0x7f || c == '\\' || c == '/')
+    if (n == 0 || c < 0x20 || c == 0x7f || c == '\\' || c == '/')
       return NP_EINVAL;
+    i += n;
   }
   if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
     return NP_EINVAL;
