@@ -144,6 +144,13 @@ NP_EXTERN int np_poll_new(np_poll **out);
 /* Frees a poller.  Listeners and streams still open are closed first,
  * without reporting any event.  NULL is ignored. */
 NP_EXTERN void np_poll_free(np_poll *poll);
+/* Waits until every stream closed with np_close has delivered the bytes
+ * np_write accepted (or lost its peer), for at most timeout_ms (< 0:
+ * without a limit, 0: only check).  Events and wake-ups that arrive
+ * meanwhile are kept for the next np_poll_wait.  Call it before a
+ * program exits or frees the poller.  Returns 0 when nothing is left to
+ * deliver, NP_ETIMEDOUT, NP_EINVAL or another NP_E*. */
+NP_EXTERN int np_poll_flush(np_poll *poll, int timeout_ms);
 /* Waits for events and stores up to max_events of them.  timeout_ms 0
  * never blocks, a negative value waits forever, a positive value waits at
  * least that long.  Returns the number of events (0 on timeout or

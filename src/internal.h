@@ -106,6 +106,9 @@ void np__backend_poll_free(np_poll *poll);
 int np__backend_poll_os(np_poll *poll, int timeout_ms);
 /* Wakes the poller; any thread; coalesces.  Returns 0 or NP_E*. */
 int np__backend_wake(np_poll *poll);
+/* Non-zero while a closed stream still holds bytes that np_write
+ * accepted and its peer may still take (np_poll_flush). */
+int np__backend_flushing(np_poll *poll);
 /* The core part of a backend poller. */
 struct np__poll_core *np__poll_core(np_poll *poll);
 /* A monotonic clock in milliseconds. */

@@ -28,6 +28,7 @@
 
 #include "helpers.h"
 #include "internal.h"
+#include "unix/fd-stream.h"
 
 #define TOK_L 1
 #define TOK_C 2
@@ -1062,6 +1063,124 @@ START_TEST(test_pipe_unix_epollout_only_while_buffered) {
 }
 END_TEST
 
+/* The stream behind a byte-mode pipe end (white box). */
+static struct np__fd_stream *fd_stream(np_stream *s) {
+  return NP__CONTAINER_OF(s, struct np__fd_stream, pub);
+}
+
+static int sndbuf_of(np_stream *s) {
+  int size = 0;
+  socklen_t len = sizeof(size);
+
+  ck_assert_int_eq(
+      getsockopt(fd_stream(s)->watch.fd, SOL_SOCKET, SO_SNDBUF, &size, &len),
+      0);
+  return size;
+}
+
+/* A write the socket takes whole goes straight to the kernel: nothing is
+ * copied into the write buffer, EPOLLOUT stays off, and a stream that
+ * never wrote in bulk keeps the default send buffer. */
+START_TEST(test_pipe_unix_write_that_fits_is_not_buffered) {
+  static unsigned char buf[8192];
+  np_listener *l;
+  np_stream *c, *s;
+  np_event ev[8];
+  int size;
+
+  setenv("NPIPE_DIR", base_, 1);
+  open_pair("pipe:fits", NULL, &l, &c, &s);
+  ck_assert_int_ge(np_poll_wait(poll_, ev, 8, 0), 0);
+  size = sndbuf_of(c);
+  ck_assert_int_eq(np_write(c, buf, sizeof(buf)), (ptrdiff_t)sizeof(buf));
+  ck_assert_uint_eq(fd_stream(c)->out.len, 0);
+  ck_assert_int_eq(fds_watching_out(), 0);
+  ck_assert_int_eq(sndbuf_of(c), size);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, sizeof(buf)), sizeof(buf));
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
+/* A bulk writer whose reader is away: the stream still takes at least
+ * its write limit before NP_EAGAIN (the promise that lets a writer send
+ * everything before it reads).  Where the kernel's send buffer can grow
+ * to hold the limit by itself, the backlog waits there: the write buffer
+ * holds no more than (the rest of) one write, later large writes wait
+ * for it to drain, small ones still queue.  Every accepted byte arrives,
+ * in order. */
+START_TEST(test_pipe_unix_bulk_backlog_in_kernel) {
+  enum { CHUNK = 64 * 1024 };
+  static unsigned char chunk[CHUNK];
+  np_listener *l;
+  np_stream *c, *s;
+  size_t total = 0, i;
+  ptrdiff_t r;
+
+  setenv("NPIPE_DIR", base_, 1);
+  open_pair("pipe:bulk", NULL, &l, &c, &s);
+  for (;;) {
+    for (i = 0; i < CHUNK; i++)
+      chunk[i] = pattern(total + i);
+    r = np_write(c, chunk, CHUNK);
+    if (r < 0)
+      break;
+    total += (size_t)r;
+    ck_assert_msg(total < 64u * 1024 * 1024, "writes never blocked");
+  }
+  ck_assert_int_eq(r, NP_EAGAIN);
+  ck_assert_uint_ge(total, NP__DEFAULT_WRITE_LIMIT);
+  if ((size_t)sndbuf_of(c) >= NP__DEFAULT_WRITE_LIMIT) {
+    ck_assert_uint_gt(fd_stream(c)->out.len, 0);
+    ck_assert_uint_le(fd_stream(c)->out.len, CHUNK);
+    /* A small write is still taken, behind the tail. */
+    for (i = 0; i < 100; i++)
+      chunk[i] = pattern(total + i);
+    ck_assert_int_eq(np_write(c, chunk, 100), 100);
+    total += 100;
+  } else {
+    /* The kernel cannot hold the limit here: the write buffer does. */
+    ck_assert_uint_gt(fd_stream(c)->out.len, 0);
+  }
+  ck_assert_int_eq(np_write(c, chunk, CHUNK), NP_EAGAIN);
+  np_close(c);
+  read_pattern_then_eof(s, total);
+  np_close(s);
+  np_listener_close(l);
+}
+END_TEST
+
+/* Room after a refused large write: WRITABLE once the reader drained the
+ * stream, and the next large write is taken. */
+START_TEST(test_pipe_unix_bulk_writable_after_drain) {
+  enum { CHUNK = 64 * 1024 };
+  static unsigned char chunk[CHUNK], in[CHUNK];
+  np_listener *l;
+  np_stream *c, *s;
+  size_t total = 0, got = 0;
+  ptrdiff_t r;
+
+  setenv("NPIPE_DIR", base_, 1);
+  open_pair("pipe:drain", NULL, &l, &c, &s);
+  while ((r = np_write(c, chunk, CHUNK)) > 0)
+    total += (size_t)r;
+  ck_assert_int_eq(r, NP_EAGAIN);
+  ck_assert_int_eq(np_stream_set_interest(c, TOK_C, NP_WRITABLE), 0);
+  while (got < total) {
+    r = read_next(s, TOK_S, in, sizeof(in));
+    ck_assert_int_gt(r, 0);
+    got += (size_t)r;
+  }
+  ck_assert(npt_wait_token(poll_, TOK_C, NP_WRITABLE, WAIT_MS));
+  ck_assert_uint_eq(fd_stream(c)->out.len, 0);
+  ck_assert_int_eq(np_write(c, chunk, CHUNK), CHUNK);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
 /* ---- message mode --------------------------------------------------- */
 
 START_TEST(test_pipe_unix_message_limits) {
@@ -1194,6 +1313,9 @@ int main(void) {
   tcase_add_test(tc, test_pipe_unix_shutdown_after_buffered_bytes);
   tcase_add_test(tc, test_pipe_unix_poll_free_while_flushing);
   tcase_add_test(tc, test_pipe_unix_epollout_only_while_buffered);
+  tcase_add_test(tc, test_pipe_unix_write_that_fits_is_not_buffered);
+  tcase_add_test(tc, test_pipe_unix_bulk_backlog_in_kernel);
+  tcase_add_test(tc, test_pipe_unix_bulk_writable_after_drain);
   tc = add_tcase(su, "message");
   tcase_add_test(tc, test_pipe_unix_message_limits);
   tcase_add_test(tc, test_pipe_unix_message_queue_and_close);

@@ -361,6 +361,8 @@ static int run_relay(const struct client *cl) {
     tl_note("%s: closed", cl->address);
   }
   tl_relay_close(&r);
+  if (!tl_sys_signalled())
+    (void)np_poll_flush(poll, TL_FLUSH_MS);
   tl_sys_catch_signals(NULL);
   np_poll_free(poll);
   return tl_sys_signalled() ? 128 + tl_sys_signalled() : status;

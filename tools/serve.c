@@ -287,6 +287,8 @@ static void stop(struct server *sv) {
   }
   np_listener_close(sv->listener);
   tl_chan_close(sv->stdio);
+  if (!tl_sys_signalled())
+    (void)np_poll_flush(sv->poll, TL_FLUSH_MS);
   tl_sys_catch_signals(NULL);
   np_poll_free(sv->poll);
 }

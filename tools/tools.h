@@ -233,6 +233,9 @@ void tl_relay_init(struct tl_relay *r);
 /* Allocates the direction buffers.  Returns 0 or NP_ENOMEM. */
 int tl_relay_start(struct tl_relay *r);
 #define TL_STREAM_INTEREST (NP_READABLE | NP_WRITABLE | NP_EDGE)
+/* How long a tool that is done waits for np_poll_flush to deliver what
+ * its closed streams still hold, unless a signal stopped it. */
+#define TL_FLUSH_MS 5000
 /* The token of an end, and the end of a token. */
 uint64_t tl_end_token(struct tl_end *e);
 struct tl_end *tl_token_end(uint64_t token);

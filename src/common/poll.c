@@ -60,6 +60,37 @@ int np_poll_wait(np_poll *poll, np_event *events, int max_events,
   }
 }
 
+int np_poll_flush(np_poll *poll, int timeout_ms) {
+  uint64_t deadline = 0;
+  int woken = 0, expired = 0, err = 0;
+
+  if (poll == NULL)
+    return NP_EINVAL;
+  if (timeout_ms > 0)
+    deadline = np__now_ms() + (uint64_t)timeout_ms;
+  while (np__backend_flushing(poll)) {
+    int wait_ms = timeout_ms <= 0 ? timeout_ms : remaining_ms(deadline);
+    int r;
+
+    if (expired) {
+      err = NP_ETIMEDOUT;
+      break;
+    }
+    /* Notifications go to their sources as in a wait, so the ready list
+     * keeps what live objects report for the next np_poll_wait. */
+    if ((r = np__backend_poll_os(poll, wait_ms)) < 0) {
+      err = r;
+      break;
+    }
+    woken |= r;
+    expired = timeout_ms == 0 || (timeout_ms > 0 && remaining_ms(deadline) == 0);
+  }
+  /* A wake-up taken here is still owed to the next wait. */
+  if (woken)
+    (void)np__backend_wake(poll);
+  return err;
+}
+
 int np_poll_wake(np_poll *poll) {
   if (poll == NULL)
     return NP_EINVAL;

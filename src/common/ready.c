@@ -102,10 +102,14 @@ void np__source_signal(struct np__source *src, uint32_t bits) {
 }
 
 void np__source_clear(struct np__source *src, uint32_t bits) {
-  /* A queued source that has nothing left to report is dropped lazily by
-   * the next collect, which keeps this call O(1). */
   src->ready &= ~bits;
   src->fresh &= ~bits;
+  /* A queued source with nothing left to report leaves the list now (an
+   * O(1) unlink): left there, it would make the next wait poll the OS
+   * once without blocking before it blocks, one wasted system call (a
+   * server round trip under Wine) per read that ends in NP_EAGAIN. */
+  if (src->queued && src->core != NULL && reportable(src) == 0)
+    ready_unlink(src->core, src);
 }
 
 int np__source_set_interest(struct np__source *src, uint64_t token,

@@ -10,6 +10,14 @@
  * edge or oneshot reports.  EPOLLOUT is added only while the write buffer
  * holds bytes (or a connect is in progress), so an idle stream whose
  * peer reads costs no wake-ups.
+ *
+ * Writes go straight to the kernel while nothing is buffered; only what
+ * the socket refuses is copied.  A bulk pipe writer (a write of
+ * DIRECT_MIN or more that filled the socket) gets a send buffer that
+ * holds its write limit, after which the backlog stays in the kernel and
+ * large writes wait for the buffered tail instead of queueing behind it
+ * (byte_write): the promise that np_write takes write_limit bytes holds,
+ * without copying every byte of a transfer once more.
  */
 #define _GNU_SOURCE /* struct ucred */
 #include "config.h"
@@ -25,6 +33,13 @@
 #include "fd-stream.h"
 
 #define BASE_EVENTS ((uint32_t)(EPOLLIN | EPOLLRDHUP | EPOLLET))
+
+/* Byte-mode writes at least this large are not queued behind bytes that
+ * are already buffered, and one that fills the kernel's queue marks the
+ * stream as a bulk writer (see byte_write). */
+#define DIRECT_MIN (4u * 1024u)
+/* The most send buffer a bulk pipe asks for (see grow_sndbuf). */
+#define SNDBUF_MAX (1024u * 1024u)
 
 static struct np__fd_stream *from_pub(np_stream *p) {
   return NP__CONTAINER_OF(p, struct np__fd_stream, pub);
@@ -46,6 +61,8 @@ static int watch_out(struct np__fd_stream *s) {
 }
 
 static void destroy(struct np__fd_stream *s) {
+  if (s->closing)
+    np__epoll_flushing(s->poll, -1);
   np__source_deregister(&s->pub.src);
   np__epoll_del(s->poll, &s->watch);
   close(s->watch.fd);
@@ -59,6 +76,7 @@ static void wake_writer(struct np__fd_stream *s) {
   if (!s->want_room)
     return;
   s->want_room = 0;
+  s->want_empty = 0;
   np__source_signal(&s->pub.src, NP_WRITABLE);
 }
 
@@ -66,7 +84,7 @@ static void wake_writer(struct np__fd_stream *s) {
  * a writer should come and collect the error. */
 static void write_failed(struct np__fd_stream *s, int err) {
   s->write_err = err;
-  s->want_room = 0;
+  s->want_room = s->want_empty = 0;
   np__wbuf_free(&s->out);
   np__source_signal(&s->pub.src, NP_WRITABLE);
   (void)watch_out(s);
@@ -79,17 +97,24 @@ ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
   ssize_t n;
   int e, err;
 
-  iov[0].iov_base = (void *)a;
-  iov[0].iov_len = an;
-  iov[1].iov_base = (void *)b;
-  iov[1].iov_len = bn;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = iov;
-  mh.msg_iovlen = bn > 0 ? 2 : 1;
   /* MSG_NOSIGNAL: a vanished peer is NP_EPIPE, never a SIGPIPE. */
-  do
-    n = sendmsg(s->watch.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
+  if (bn == 0) {
+    /* One buffer: send(2) spares the kernel importing a msghdr. */
+    do
+      n = send(s->watch.fd, a, an, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+  } else {
+    iov[0].iov_base = (void *)a;
+    iov[0].iov_len = an;
+    iov[1].iov_base = (void *)b;
+    iov[1].iov_len = bn;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = iov;
+    mh.msg_iovlen = 2;
+    do
+      n = sendmsg(s->watch.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+  }
   if (n >= 0) {
     /* A short stream send means the socket buffer filled up. */
     if ((size_t)n < an + bn)
@@ -139,7 +164,12 @@ ssize_t np__fd_recv(struct np__fd_stream *s, struct iovec *iov, int iovcnt,
   mh.msg_iov = iov;
   mh.msg_iovlen = (size_t)iovcnt;
   for (;;) {
-    n = recvmsg(s->watch.fd, &mh, flags | MSG_DONTWAIT);
+    /* One buffer: recv(2) spares the kernel importing a msghdr. */
+    if (iovcnt == 1)
+      n = recv(s->watch.fd, iov[0].iov_base, iov[0].iov_len,
+               flags | MSG_DONTWAIT);
+    else
+      n = recvmsg(s->watch.fd, &mh, flags | MSG_DONTWAIT);
     if (n >= 0)
       return n;
     if (errno == EINTR)
@@ -185,13 +215,19 @@ static void flush(struct np__fd_stream *s) {
       n = np__fd_msg_flush_one(s);
     else
       n = np__fd_send(s, np__wbuf_head(&s->out), s->out.len, NULL, 0);
+    /* Bytes np_write accepted are lost: a writer that is done writing
+     * learns it through NP_ERR (a gone peer shows as its end instead). */
+    if (n < 0 && n != NP_EAGAIN && n != NP_EPIPE && s->pub.error == 0) {
+      s->pub.error = (int)n;
+      np__source_signal(&s->pub.src, NP_ERR);
+    }
     if (n < 0)
       break;
     np__wbuf_consume(&s->out, (size_t)n);
   }
   if (s->out.len == 0 && s->shut && !s->shut_done && s->write_err == 0)
     (void)shut_now(s);
-  if (s->out.len < s->write_limit)
+  if (s->out.len == 0 || (!s->want_empty && s->out.len < s->write_limit))
     wake_writer(s);
   (void)watch_out(s);
 }
@@ -214,6 +250,20 @@ static void connect_done(struct np__fd_stream *s) {
   np__source_signal(&s->pub.src, NP_WRITABLE | NP_ERR);
 }
 
+/* A closed stream that still flushes reads and drops whatever arrives:
+ * a peer blocked writing to us (its bytes count against its send buffer
+ * until we take them) would otherwise never read what we flush, and the
+ * two ends would wait for each other forever.  Reads until the socket is
+ * empty, as the edge-triggered watch requires. */
+static void discard_input(struct np__fd_stream *s) {
+  char scratch[16384];
+  ssize_t n;
+
+  do
+    n = recv(s->watch.fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+  while (n > 0 || (n < 0 && errno == EINTR));
+}
+
 static void on_event(struct np__watch *w, uint32_t ev) {
   struct np__fd_stream *s = NP__CONTAINER_OF(w, struct np__fd_stream, watch);
   uint32_t bits = 0;
@@ -229,6 +279,8 @@ static void on_event(struct np__watch *w, uint32_t ev) {
     flush(s);
   }
   if (s->closing) {
+    if (ev & EPOLLIN)
+      discard_input(s);
     /* Everything left, or nobody is there to take it. */
     if (s->out.len == 0)
       destroy(s);
@@ -238,23 +290,73 @@ static void on_event(struct np__watch *w, uint32_t ev) {
     np__source_signal(&s->pub.src, bits);
 }
 
+/* A bulk writer filled the kernel's queue: a pipe's send buffer grows,
+ * once, to hold the stream's write limit (up to SNDBUF_MAX, and as far as
+ * net.core.wmem_max lets it), so that the backlog waits in the kernel,
+ * taken straight from the caller's memory, and each wake-up moves more.
+ * Chatty streams keep the default, which packs small writes better; TCP
+ * is left to its own tuning.  Returns non-zero when the buffer grew. */
+static int grow_sndbuf(struct np__fd_stream *s) {
+  size_t limit = s->write_limit < SNDBUF_MAX ? s->write_limit : SNDBUF_MAX;
+  /* The kernel counts its own overhead too: an eighth more holds the
+   * limit in payload. */
+  size_t want = limit + limit / 8;
+  int size = 0, ask = (int)(want / 2); /* Linux doubles what it is asked */
+  socklen_t len = sizeof(size);
+  int before;
+
+  s->sndbuf_grown = 1;
+  if (!(s->flags & NP__FD_PIPE) ||
+      getsockopt(s->watch.fd, SOL_SOCKET, SO_SNDBUF, &size, &len) < 0)
+    return 0;
+  before = size;
+  if ((size_t)size < want &&
+      (setsockopt(s->watch.fd, SOL_SOCKET, SO_SNDBUF, &ask, sizeof(ask)) < 0 ||
+       getsockopt(s->watch.fd, SOL_SOCKET, SO_SNDBUF, &size, &len) < 0))
+    return 0;
+  s->kernel_holds_limit = (size_t)size >= s->write_limit + s->write_limit / 8;
+  return size > before;
+}
+
 static ptrdiff_t byte_write(struct np__fd_stream *s, const unsigned char *buf,
                             size_t len) {
   size_t sent = 0, room;
   int err;
 
-  /* Straight to the kernel when nothing is queued ahead of these bytes;
-   * the buffer takes only what the socket cannot. */
   if (s->out.len == 0 && !s->out_full && !s->connecting) {
+    /* Straight to the kernel when nothing is queued ahead of these
+     * bytes; the buffer takes only what the socket cannot. */
     ssize_t n = np__fd_send(s, buf, len, NULL, 0);
 
     if (n < 0 && n != NP_EAGAIN)
       return n;
     if (n > 0)
       sent = (size_t)n;
+    if (sent < len && len >= DIRECT_MIN && !s->sndbuf_grown &&
+        grow_sndbuf(s)) {
+      /* The queue has room again, and no EPOLLOUT would say so. */
+      s->out_full = 0;
+      n = np__fd_send(s, buf + sent, len - sent, NULL, 0);
+      if (n < 0 && n != NP_EAGAIN)
+        return sent > 0 ? (ptrdiff_t)sent : n;
+      if (n > 0)
+        sent += (size_t)n;
+    }
     if (sent == len)
       return (ptrdiff_t)len;
+  } else if (s->out.len > 0 && len >= DIRECT_MIN && s->kernel_holds_limit &&
+             !s->connecting) {
+    /* The kernel's queue, full, holds the write limit by itself, so the
+     * stream's buffers are full: a large write waits until the bytes
+     * queued here are gone too (WRITABLE comes back then), and goes to
+     * the kernel straight from the caller's memory.  Queued behind them,
+     * every byte of a bulk transfer would be copied once more.  Small
+     * writes still queue, and leave together as one large send. */
+    s->want_empty = 1;
+    return np__fd_no_room(s);
   }
+  /* The rest of this call, up to the limit: the caller may reuse its
+   * memory as soon as np_write returns. */
   room = s->out.len < s->write_limit ? s->write_limit - s->out.len : 0;
   if (room > len - sent)
     room = len - sent;
@@ -348,11 +450,14 @@ static void stream_close(np_stream *p) {
    * epoll set and in the core's list (so that np_poll_free can free it),
    * but with no interest, so its token is never reported again. */
   s->closing = 1;
+  np__epoll_flushing(s->poll, 1);
   (void)np__source_set_interest(&s->pub.src, 0, 0);
   /* We will not read any more: the peer's writes fail with EPIPE now
    * instead of filling a queue that nobody drains. */
-  if (!s->connecting)
+  if (!s->connecting) {
     (void)shutdown(s->watch.fd, SHUT_RD);
+    discard_input(s);
+  }
 }
 
 static void orphan_close(struct np__source *src) {

@@ -26,16 +26,19 @@ struct np__fd_stream {
   unsigned flags;        /* np__fd_flags */
   uint32_t epoll_events; /* what the epoll set holds for the fd now */
   size_t write_limit;
-  size_t msg_max;          /* message mode: largest payload np_write takes */
-  struct np__wbuf out;     /* byte mode: bytes; message mode: records */
-  int fail;                /* a failed connect, returned by every call */
-  int write_err;           /* sticky: NP_EPIPE once the peer is gone */
-  unsigned char eof;       /* the peer's end arrived: reads give NP_EOF */
-  unsigned char out_full;  /* send gave EAGAIN: wait for EPOLLOUT */
-  unsigned char want_room; /* np_write gave NP_EAGAIN: signal room */
-  unsigned char shut;      /* np_shutdown was called */
-  unsigned char shut_done; /* shutdown(SHUT_WR) was issued */
-  unsigned char closing;   /* np_close was called; flushing */
+  size_t msg_max;           /* message mode: largest payload np_write takes */
+  struct np__wbuf out;      /* byte mode: bytes; message mode: records */
+  int fail;                 /* a failed connect, returned by every call */
+  int write_err;            /* sticky: NP_EPIPE once the peer is gone */
+  unsigned char eof;        /* the peer's end arrived: reads give NP_EOF */
+  unsigned char out_full;   /* send gave EAGAIN: wait for EPOLLOUT */
+  unsigned char want_room;  /* np_write gave NP_EAGAIN: signal room */
+  unsigned char want_empty; /* ... only once the buffer is empty */
+  unsigned char sndbuf_grown;       /* grow_sndbuf ran: a bulk writer */
+  unsigned char kernel_holds_limit; /* ... and SO_SNDBUF >= write_limit */
+  unsigned char shut;               /* np_shutdown was called */
+  unsigned char shut_done;          /* shutdown(SHUT_WR) was issued */
+  unsigned char closing;            /* np_close was called; flushing */
   unsigned char connecting;
 };
 

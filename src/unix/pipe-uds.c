@@ -12,10 +12,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,10 +154,48 @@ int np__pipe_listen(np_poll *poll, const struct np__address *addr,
   return err;
 }
 
-/* One connection attempt.  Returns 0 with *fd_out, NP_ENOENT when nobody
- * listens, NP_EBUSY when the backlog is full, or another NP_E*. */
+/* connect(2) on fd, past EINTR.  Returns 0 or an errno value. */
+static int connect_errno(int fd, const struct sockaddr_un *sa, socklen_t len) {
+  int e;
+
+  do
+    e = connect(fd, (const struct sockaddr *)sa, len) == 0 ? 0 : errno;
+  while (e == EINTR);
+  return e;
+}
+
+/* The server's backlog is full: waits in connect(2) itself, blocking,
+ * for at most wait_ms (< 0: without a limit), so that the kernel lets
+ * this client in the moment the server accepts one (a sleep and retry
+ * would leave the freed slot idle for the rest of the sleep).  fd is
+ * non-blocking again afterwards.  Returns 0 or an errno value: EAGAIN
+ * when the wait ran out. */
+static int connect_wait(int fd, const struct sockaddr_un *sa, socklen_t len,
+                        int64_t wait_ms) {
+  struct timeval tv;
+  int e;
+
+  /* SO_SNDTIMEO bounds the wait; zero means none. */
+  memset(&tv, 0, sizeof(tv));
+  if (wait_ms > 0) {
+    tv.tv_sec = (time_t)(wait_ms / 1000);
+    tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+      fcntl(fd, F_SETFL, 0) < 0)
+    return errno;
+  e = connect_errno(fd, sa, len);
+  if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 && e == 0)
+    e = errno;
+  return e;
+}
+
+/* One connection attempt; when the backlog is full and wait_ms is not 0,
+ * waits up to wait_ms (< 0: forever) for room.  Returns 0 with *fd_out,
+ * NP_ENOENT when nobody listens, NP_EBUSY when the backlog is (still)
+ * full, or another NP_E*. */
 static int try_connect(const struct np__address *addr, uint32_t flags,
-                       int *fd_out) {
+                       int64_t wait_ms, int *fd_out) {
   char path[NP__SUN_PATH_MAX];
   struct sockaddr_un sa;
   socklen_t len;
@@ -167,9 +207,11 @@ static int try_connect(const struct np__address *addr, uint32_t flags,
   fd = socket(AF_UNIX, sock_type(flags) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return np__error_from_errno();
-  do
-    e = connect(fd, (const struct sockaddr *)&sa, len) == 0 ? 0 : errno;
-  while (e == EINTR);
+  e = connect_errno(fd, &sa, len);
+  /* A failed AF_UNIX connect leaves the socket unconnected: it may try
+   * again, this time waiting. */
+  if (e == EAGAIN && wait_ms != 0)
+    e = connect_wait(fd, &sa, len, wait_ms);
   if (e == 0) {
     *fd_out = fd;
     return 0;
@@ -197,28 +239,34 @@ static void sleep_ms(uint64_t ms) {
     ;
 }
 
-/* Connects, waiting for an absent or busy server as opts allow: sleeps
- * with a doubling back-off up to WAIT_MAX_MS, never past the deadline. */
+/* Connects, waiting for an absent or busy server as opts allow.  A busy
+ * server is waited for inside connect(2); an absent one with a doubling
+ * back-off of sleeps up to WAIT_MAX_MS, never past the deadline. */
 static int connect_fd(const struct np__address *addr,
                       const struct np__opts *opts, int *fd_out) {
-  uint64_t deadline = opts->timeout_ms < 0
-                          ? UINT64_MAX
-                          : np__now_ms() + (uint64_t)opts->timeout_ms;
-  uint64_t delay = 1;
+  uint64_t now = np__now_ms(), delay = 1;
+  uint64_t deadline =
+      opts->timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)opts->timeout_ms;
 
   for (;;) {
-    int err = try_connect(addr, opts->flags, fd_out);
-    uint64_t now;
+    int64_t wait_ms = 0;
+    int err;
 
+    if (opts->flags & NP_OPT_WAIT_BUSY)
+      wait_ms = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now);
+    err = try_connect(addr, opts->flags, wait_ms, fd_out);
     if (!(err == NP_ENOENT && (opts->flags & NP_OPT_WAIT_ABSENT)) &&
         !(err == NP_EBUSY && (opts->flags & NP_OPT_WAIT_BUSY)))
       return err;
     now = np__now_ms();
     if (now >= deadline)
       return NP_ETIMEDOUT;
-    sleep_ms(deadline - now < delay ? deadline - now : delay);
-    if (delay < WAIT_MAX_MS)
-      delay *= 2;
+    if (err == NP_ENOENT) {
+      sleep_ms(deadline - now < delay ? deadline - now : delay);
+      if (delay < WAIT_MAX_MS)
+        delay *= 2;
+      now = np__now_ms();
+    }
   }
 }
 

@@ -20,6 +20,7 @@ struct np_poll {
   int epfd;
   int wakefd;
   int wake_pending; /* touched with __atomic builtins from any thread */
+  unsigned flushing; /* closed streams still sending (np__epoll_flushing) */
 };
 
 int np__error_from_errno(void) { return np__error_from_os(errno); }
@@ -103,6 +104,12 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
   }
   return woken;
 }
+
+void np__epoll_flushing(np_poll *poll, int delta) {
+  poll->flushing += (unsigned)delta;
+}
+
+int np__backend_flushing(np_poll *poll) { return poll->flushing != 0; }
 
 int np__backend_wake(np_poll *poll) {
   uint64_t one = 1;

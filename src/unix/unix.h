@@ -24,6 +24,9 @@ struct np__watch {
 int np__epoll_add(np_poll *poll, struct np__watch *w, uint32_t events);
 int np__epoll_mod(np_poll *poll, struct np__watch *w, uint32_t events);
 void np__epoll_del(np_poll *poll, struct np__watch *w);
+/* Counts closed streams that still send what np_write accepted: +1 when
+ * one starts, -1 when it is done or freed (np_poll_flush waits for 0). */
+void np__epoll_flushing(np_poll *poll, int delta);
 
 /* Maps the current errno. */
 int np__error_from_errno(void);

@@ -48,6 +48,10 @@ static const struct np__source_ops source_ops = {on_interest, on_orphan};
 static void on_linger_cancel(struct np__linger *l) {
   struct np__pipe *p = NP__CONTAINER_OF(l, struct np__pipe, linger);
 
+  /* Nothing may start after this, or the drain would wait for it. */
+  p->cancelled = 1;
+  if (p->werr == 0)
+    p->werr = NP_ECANCELED;
   if (p->handle != INVALID_HANDLE_VALUE)
     CancelIoEx(p->handle, NULL);
 }
@@ -59,6 +63,15 @@ static void on_linger_cancel(struct np__linger *l) {
  * ERROR_MORE_DATA, and whether a packet follows depends on the mode
  * (Wine queues one without the flag and none with it), so message-mode
  * pipes always take their completions from the port. */
+int np__pipe_flushing(const struct np__pipe *p) {
+  return p->closed && p->wbusy && !p->cancelled &&
+         p->handle != INVALID_HANDLE_VALUE;
+}
+
+static int on_linger_flushing(const struct np__linger *l) {
+  return np__pipe_flushing(NP__CONTAINER_OF(l, struct np__pipe, linger));
+}
+
 static void choose_completion_mode(struct np__pipe *p) {
   UCHAR modes = FILE_SKIP_SET_EVENT_ON_HANDLE;
 
@@ -91,6 +104,7 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   p->wlimit = write_limit;
   choose_completion_mode(p);
   p->linger.cancel = on_linger_cancel;
+  p->linger.flushing = on_linger_flushing;
   np__iocp_linger_add(poll, &p->linger);
   InterlockedIncrement(&np__pipe_live);
   *out = p;

@@ -2,18 +2,26 @@
  * The read slot: one overlapped read at a time turns completions into
  * NP_READABLE.
  *
- * Byte mode.  A quiet stream waits with a zero-byte read, which pins no
- * buffer and completes when data arrives without taking it; np_read then
- * reads into a pool buffer, which completes at once since the data is
- * there.  A busy stream (its last read filled the buffer) skips the
- * probe and keeps a real read in flight, and its buffer doubles up to
- * READ_MAX; reads that use under a quarter of theirs halve it again.
+ * Byte mode.  A quiet stream waits with a probe: a read of at most
+ * NP__PROBE_SIZE bytes into the pipe object itself, which pins no pool
+ * buffer.  A small message (a request, a reply) arrives whole with it,
+ * so a chatty stream makes one read per message, as a raw overlapped
+ * loop does; a larger one leaves the rest for np_read, which reads it
+ * into a pool buffer at once since it is there.  A busy stream (its
+ * last read filled the buffer) skips the probe and keeps a real read in
+ * flight, and its buffer doubles up to READ_MAX; reads that use under a
+ * quarter of theirs halve it again.
  *
  * Message mode.  A zero-byte read would swallow an empty message, so the
  * read in flight always has a buffer.  When a message is larger, the
  * read ends with ERROR_MORE_DATA: the buffer grows to what
  * PeekNamedPipe says is left and the rest of the same message is read
  * into it, so messages are never split, merged or dropped.
+ *
+ * Closing.  np_close stops reading, but while accepted writes are still
+ * being flushed the stream keeps reading and throws the bytes away: a
+ * peer that is itself blocked writing to us would otherwise never read
+ * what we flush, and both ends would wait for each other forever.
  */
 #include "config.h"
 
@@ -55,13 +63,14 @@ static int rbuf_reserve(struct np__pipe *p, size_t size) {
 }
 
 static void launch_probe(struct np__pipe *p) {
+  DWORD got = 0;
   BOOL ok;
 
   p->rstate = NP__READ_PROBE;
   p->read_op.complete = read_done;
   np__pipe_op_begin(p, &p->read_op);
-  ok = ReadFile(p->handle, &p->probe, 0, NULL, &p->read_op.ov);
-  np__pipe_op_launched(p, &p->read_op, ok, 0);
+  ok = ReadFile(p->handle, p->probe, sizeof(p->probe), &got, &p->read_op.ov);
+  np__pipe_op_launched(p, &p->read_op, ok, got);
 }
 
 /* Reads into rbuf after its rlen bytes; a new read gets a buffer of at
@@ -186,19 +195,90 @@ static void data_done(struct np__pipe *p, DWORD err, DWORD bytes) {
   np__source_signal(&p->stream.src, NP_READABLE);
 }
 
+static int read_worked(DWORD err) {
+  return err == 0 || err == ERROR_MORE_DATA;
+}
+
+static void discard_done(struct np__op *op, DWORD err, DWORD bytes);
+
+/* Keeps a read in flight whose bytes are dropped, as long as the closed
+ * stream flushes and the reads work.  A read that completes inside its
+ * launch (skip_sync) reports back through rsync instead of recursing,
+ * so a fast peer turns into this loop, not into a deep stack.  err is
+ * the result of the read that just ended, if any. */
+static void discard_more(struct np__pipe *p, DWORD err) {
+  while (read_worked(err) && np__pipe_flushing(p)) {
+    p->rlen = 0;
+    if (rbuf_reserve(p, NP__BUFPOOL_MIN) != 0)
+      break;
+    p->rstate = NP__READ_PENDING;
+    p->read_op.complete = discard_done;
+    p->rlaunching = 1;
+    p->rsync = 0;
+    np__pipe_op_begin(p, &p->read_op);
+    np__pipe_op_launched(
+        p, &p->read_op,
+        ReadFile(p->handle, p->rbuf, (DWORD)p->rcap, NULL, &p->read_op.ov), 0);
+    p->rlaunching = 0;
+    if (!p->rsync)
+      return; /* in flight: discard_done goes on */
+    err = p->rsync_err;
+  }
+  rbuf_put(p);
+  p->rstate = NP__READ_IDLE;
+}
+
+static void discard_done(struct np__op *op, DWORD err, DWORD bytes) {
+  struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
+
+  NP__UNUSED(bytes);
+  p->rstate = NP__READ_IDLE;
+  if (p->rlaunching) {
+    p->rsync = 1;
+    p->rsync_err = err;
+  } else {
+    discard_more(p, err);
+  }
+  np__pipe_op_end(p);
+}
+
+/* The probe brought bytes: they become the data np_read hands out (in a
+ * pool buffer, which drained() gives back).  A full probe means more may
+ * follow: the next read is a real one. */
+static void probe_data(struct np__pipe *p, DWORD bytes) {
+  if (rbuf_reserve(p, p->rsize) != 0) {
+    rbuf_put(p);
+    p->rstate = NP__READ_END;
+    p->rerr = NP_ENOMEM;
+    np__source_signal(&p->stream.src, NP_READABLE);
+    return;
+  }
+  memcpy(p->rbuf, p->probe, bytes);
+  p->rlen = bytes;
+  p->roff = 0;
+  /* Small traffic shrinks the next real read, as a small read does. */
+  adapt(p, bytes, p->rsize);
+  p->rfull = bytes == sizeof(p->probe);
+  p->rstate = NP__READ_DATA;
+  np__source_signal(&p->stream.src, NP_READABLE);
+}
+
 static void read_done(struct np__op *op, DWORD err, DWORD bytes) {
   struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
 
   if (p->closed) {
-    /* Cancelled by np_close, or completed just before it. */
+    /* Completed after np_close, or cancelled by it. */
     rbuf_put(p);
     p->rstate = NP__READ_IDLE;
+    discard_more(p, err);
   } else if (p->rstate == NP__READ_PROBE) {
-    if (err == 0) {
+    if (err != 0)
+      read_failed(p, err);
+    else if (bytes > 0)
+      probe_data(p, bytes);
+    else {
       p->rstate = NP__READ_WAITING;
       np__source_signal(&p->stream.src, NP_READABLE);
-    } else {
-      read_failed(p, err);
     }
   } else {
     data_done(p, err, bytes);
@@ -262,7 +342,9 @@ ptrdiff_t np__pipe_read(np_stream *s, void *buf, size_t len) {
   size_t got = 0;
   int loops, r = 1, delivered = 0;
 
-  if (len == 0)
+  /* A zero-length read is a no-op in byte mode; in message mode it reads
+   * an empty message, and any other gets NP_EMSGSIZE, as on POSIX. */
+  if (len == 0 && !p->message)
     return 0;
   for (loops = 0; loops < READ_LOOPS && r > 0; loops++) {
     if (p->rstate == NP__READ_END) {
@@ -294,10 +376,13 @@ ptrdiff_t np__pipe_read(np_stream *s, void *buf, size_t len) {
 
 void np__pipe_read_stop(struct np__pipe *p) {
   if (p->rstate == NP__READ_PROBE || p->rstate == NP__READ_PENDING) {
-    if (p->handle != INVALID_HANDLE_VALUE)
+    /* While writes flush, the read in flight stays: its completion
+     * starts discarding. */
+    if (!np__pipe_flushing(p) && p->handle != INVALID_HANDLE_VALUE)
       CancelIoEx(p->handle, &p->read_op.ov);
     return;
   }
   rbuf_put(p);
   p->rstate = NP__READ_IDLE;
+  discard_more(p, 0);
 }

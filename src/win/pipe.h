@@ -1,14 +1,15 @@
 /*
  * The Windows named-pipe adapter, shared by its modules: one object per
- * pipe handle with three overlapped slots (connect, read, write), the
- * system-call seam the tests wrap, and the security descriptor helpers.
+ * pipe handle with three overlapped slots (connect, read, write), path
+ * building and the security descriptor helpers.  The tests record and
+ * fail its system calls through the test-only seam (common/seam.h).
  *
  *   pipe-object.c    the object: lifetime, operation launches, close
  *   pipe-read.c      the read slot and np_read
  *   pipe-write.c     the write slot, np_write and np_shutdown
  *   pipe-listener.c  np_listen / np_accept: a backlog of instances
  *   pipe-connect.c   np_connect: open, wait for a busy or absent name
- *   pipe-sys.c       the seam and path building
+ *   pipe-sys.c       path building
  *   security-*.c     descriptors and the SDDL check
  */
 #ifndef NP_WIN_PIPE_H
@@ -17,30 +18,7 @@
 #include "common/bufpool.h"
 #include "win/win.h"
 
-/* ---- the seam (pipe-sys.c) -------------------------------------------- */
-
-typedef HANDLE(WINAPI *np__create_named_pipe_fn)(LPCWSTR name, DWORD open,
-                                                 DWORD mode, DWORD max,
-                                                 DWORD out_size, DWORD in_size,
-                                                 DWORD timeout,
-                                                 LPSECURITY_ATTRIBUTES sa);
-typedef HANDLE(WINAPI *np__create_file_fn)(LPCWSTR name, DWORD access,
-                                           DWORD share,
-                                           LPSECURITY_ATTRIBUTES sa,
-                                           DWORD disposition, DWORD flags,
-                                           HANDLE template_file);
-typedef BOOL(WINAPI *np__connect_named_pipe_fn)(HANDLE pipe, LPOVERLAPPED ov);
-
-/* Every pipe creation, client open and server connect goes through this
- * table, so that a test can wrap the calls, check their arguments and
- * see their results.  It holds CreateNamedPipeW, CreateFileW and
- * ConnectNamedPipe unless a test replaced them. */
-struct np__pipe_sys {
-  np__create_named_pipe_fn create_named_pipe;
-  np__create_file_fn create_file;
-  np__connect_named_pipe_fn connect_named_pipe;
-};
-extern struct np__pipe_sys np__pipe_sys;
+/* ---- paths and counters (pipe-sys.c, pipe-object.c) ------------------ */
 
 /* Pipe objects alive in the process, for leak checks in tests. */
 extern volatile LONG np__pipe_live;
@@ -67,9 +45,13 @@ void np__security_free(PSECURITY_DESCRIPTOR sd);
 
 #define NP__PIPE_BUFFER 65536 /* the OS's in and out buffer per instance */
 
+/* Bytes a quiet byte-mode stream reads into the pipe object itself:
+ * small messages arrive whole with one read and no pool buffer. */
+#define NP__PROBE_SIZE 32
+
 enum np__read_state {
   NP__READ_IDLE,    /* nothing in flight, nothing known */
-  NP__READ_PROBE,   /* a zero-byte read waits for data (byte mode) */
+  NP__READ_PROBE,   /* the probe waits for data (byte mode) */
   NP__READ_PENDING, /* a read into rbuf is in flight */
   NP__READ_WAITING, /* the probe saw data in the pipe; none read yet */
   NP__READ_DATA,    /* rbuf holds unread bytes, or one whole message */
@@ -107,6 +89,7 @@ struct np__pipe {
   unsigned char skip_sync; /* synchronous successes queue no packet */
   unsigned char closed;    /* np_close called, or never handed out */
   unsigned char shut;      /* np_shutdown called */
+  unsigned char cancelled; /* np_poll_free cancelled everything: no new I/O */
 
   /* The read slot. */
   enum np__read_state rstate;
@@ -115,7 +98,13 @@ struct np__pipe {
   size_t rcap, rlen, roff;
   size_t rsize;        /* the size of the next read buffer */
   unsigned char rfull; /* the last read filled its buffer: busy */
-  char probe;          /* target of zero-byte reads */
+  /* What a quiet stream's probe reads into (pipe-read.c). */
+  char probe[NP__PROBE_SIZE];
+  /* A closed stream still flushing writes discards what the peer sends
+   * (pipe-read.c, discard_more). */
+  unsigned char rlaunching; /* discard_more is launching a read */
+  unsigned char rsync;      /* that read completed inside the launch */
+  DWORD rsync_err;          /* with this error */
 
   /* The write slot. */
   struct np__wbuf *whead, *wtail;
@@ -147,6 +136,9 @@ void np__pipe_close_handle(struct np__pipe *p);
 void np__pipe_discard(struct np__pipe *p);
 /* The poller's buffer pool. */
 struct np__bufpool *np__pipe_pool(struct np__pipe *p);
+/* Non-zero while p, closed, still writes what np_write accepted to a
+ * peer that may take it (np_poll_flush waits; reads discard). */
+int np__pipe_flushing(const struct np__pipe *p);
 
 /* Prepares op for a launch: takes the operation's reference on p and
  * counts it with the poller. */

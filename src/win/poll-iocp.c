@@ -103,10 +103,21 @@ static void drain(np_poll *poll) {
   while (poll->ops_in_flight > 0) {
     uint64_t now = np__now_ms();
 
-    if (now >= deadline ||
-        np__backend_poll_os(poll, (int)(deadline - now)) < 0)
+    /* A failed wait is retried until the deadline: giving up at once
+     * would leak everything in flight over one transient error. */
+    if (now >= deadline)
       break;
+    (void)np__backend_poll_os(poll, (int)(deadline - now));
   }
+}
+
+int np__backend_flushing(np_poll *poll) {
+  const struct np__linger *l;
+
+  for (l = poll->lingering; l != NULL; l = l->next)
+    if (l->flushing(l))
+      return 1;
+  return 0;
 }
 
 void np__backend_poll_free(np_poll *poll) {

@@ -54,6 +54,9 @@ void np__iocp_op_end(np_poll *poll);
 struct np__linger {
   struct np__linger *next, *prev;
   void (*cancel)(struct np__linger *l);
+  /* Non-zero while the object, closed, still sends what np_write
+   * accepted (np_poll_flush waits for none to be left). */
+  int (*flushing)(const struct np__linger *l);
 };
 void np__iocp_linger_add(np_poll *poll, struct np__linger *l);
 void np__iocp_linger_remove(np_poll *poll, struct np__linger *l);
