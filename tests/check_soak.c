@@ -14,12 +14,11 @@
  * part of the echo.  The server must then see exactly the bytes np_write
  * accepted (for pipes: accepted bytes are delivered while the peer lives;
  * TCP may drop them with a reset, so there only a prefix is required).
- * An aborting client keeps its unread bytes within ABORT_WINDOW, which
- * the server's ring and write queue can always absorb.  Beyond that both
- * backends wedge today: a closed stream still flushing its writes reads
- * nothing, so an echo server blocked on writing to it stops reading and
- * the flush never ends (reported with a reproducer; widen the window
- * once closing streams discard what arrives).
+ * An aborting client may leave up to ABORT_WINDOW bytes of echo unread,
+ * far more than the server's ring and write queue hold: the server then
+ * blocks writing to a closed stream that is still flushing, and only
+ * the closed stream discarding what arrives keeps both ends moving
+ * (this wedged both backends before np_close learnt to discard).
  *
  * Nothing here relies on Check's timeout (it does not exist without
  * fork, as under Wine): the run fails when the server moves nothing for
@@ -51,7 +50,7 @@
 #define CLIENTS 256
 #define RING (64 * 1024)    /* server echo buffer per connection */
 #define SERVER_WLIMIT 16384 /* small, so server writes meet EAGAIN */
-#define ABORT_WINDOW 32768  /* unread bytes an aborting client allows */
+#define ABORT_WINDOW (1024 * 1024) /* unread echo an aborting client allows */
 #define MSG_MAX 12000       /* largest message of the message variant */
 #define MSG_WLIMIT 32768    /* server write limit in message mode */
 /* A run fails when the server moves nothing for STALL_MS (a hang, even

@@ -70,7 +70,9 @@ ptrdiff_t np__fd_msg_write(struct np__fd_stream *s, const void *buf,
   record_len rec;
   int err;
 
-  if (len > s->msg_max)
+  /* write_limit bounds one message as on Windows, where a message must
+   * fit in the write queue whole. */
+  if (len > s->msg_max || len > s->write_limit)
     return NP_EMSGSIZE;
   if (s->out.len == 0 && !s->out_full && !s->connecting) {
     ssize_t n = np__fd_send(s, &msg_hdr, 1, buf, len);
@@ -80,9 +82,8 @@ ptrdiff_t np__fd_msg_write(struct np__fd_stream *s, const void *buf,
     if (n != NP_EAGAIN)
       return n;
   }
-  /* Whole messages only.  An empty buffer takes any message that the
-   * socket can carry, so a write_limit below msg_max never blocks one
-   * for good. */
+  /* Whole messages only.  An empty buffer takes any message np_write
+   * allows, so that no message is refused for good. */
   if (s->out.len > 0 && s->out.len + sizeof(rec) + len > s->write_limit)
     return np__fd_no_room(s);
   rec = (record_len)len;

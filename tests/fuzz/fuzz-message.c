@@ -250,6 +250,9 @@ static void do_read(struct rx *r, size_t len, int null_buf) {
   free(buf);
 }
 
+/* np_options.write_limit 0 selects this. */
+#define DEFAULT_LIMIT (1024u * 1024u)
+
 struct state {
   int raw;          /* the foreign peer's socket, -1 once closed */
   int raw_shut;     /* it sent its end */
@@ -258,6 +261,7 @@ struct state {
   int sr_shut, sr_broken;
   struct rx s;      /* reads what C writes */
   np_stream *c;
+  size_t c_limit; /* C's write limit: also its largest message */
   int c_shut;
   uint32_t seq;
 };
@@ -286,9 +290,10 @@ static void raw_send(struct state *st, struct input *in) {
     st->raw_shut = 1; /* model full: stop sending (never happens in 512) */
 }
 
-/* np_write of len bytes on s; returns 1 when accepted. */
-static int npipe_write(np_stream *s, size_t len, uint32_t seq, int shut,
-                       int *broken) {
+/* np_write of len bytes on s, whose write limit is limit; returns 1
+ * when accepted. */
+static int npipe_write(np_stream *s, size_t limit, size_t len, uint32_t seq,
+                       int shut, int *broken) {
   ptrdiff_t n;
 
   fill(wbuf_, len, seq);
@@ -298,9 +303,15 @@ static int npipe_write(np_stream *s, size_t len, uint32_t seq, int shut,
     return 0;
   }
   if (broken != NULL && (n == NP_EPIPE || *broken)) {
+    if (len > limit) /* a gone peer is reported first */
+      check(n == NP_EPIPE);
     check(n == NP_EPIPE || (size_t)n == len);
     if (n == NP_EPIPE)
       *broken = 1;
+    return 0;
+  }
+  if (len > limit) {
+    check(n == NP_EMSGSIZE); /* the limit bounds one message */
     return 0;
   }
   if (n == NP_EAGAIN)
@@ -350,7 +361,7 @@ static void step(struct state *st, struct input *in) {
   case 2:
     len = next_size(in, op & 0x80);
     st->seq++;
-    if (npipe_write(st->c, len, st->seq, st->c_shut, NULL))
+    if (npipe_write(st->c, st->c_limit, len, st->seq, st->c_shut, NULL))
       check(push(&st->s.q, len, st->seq, 0));
     break;
   case 3:
@@ -360,7 +371,8 @@ static void step(struct state *st, struct input *in) {
   case 4:
     len = next_size(in, op & 0x80);
     st->seq++;
-    if (npipe_write(st->sr.s, len, st->seq, st->sr_shut, &st->sr_broken) &&
+    if (npipe_write(st->sr.s, DEFAULT_LIMIT, len, st->seq, st->sr_shut,
+                    &st->sr_broken) &&
         st->raw >= 0)
       check(push(&st->raw_due, len, st->seq, 0));
     break;
@@ -418,11 +430,12 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   check(st.raw >= 0);
   check(connect(st.raw, (struct sockaddr *)&sun_, sizeof(sun_)) == 0);
   st.sr.s = accept_one();
-  /* The first byte picks C's write limit: tiny limits still take any
-   * one message into an empty buffer. */
+  /* The first byte picks C's write limit, which also bounds one
+   * message. */
   memset(&o, 0, sizeof(o));
   o.flags = NP_OPT_MESSAGE;
   o.write_limit = limits[next(&in) % 4];
+  st.c_limit = o.write_limit != 0 ? o.write_limit : DEFAULT_LIMIT;
   check(np_connect(poll_, "pipe:fz", &o, TOK_C, NP_READABLE, &st.c) == 0);
   st.s.s = accept_one();
   while (in.left > 0)
