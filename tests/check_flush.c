@@ -116,8 +116,8 @@ static void closed_stream_delivers(uint32_t flags) {
   ck_assert_int_eq(np_poll_flush(cp_, 0), NP_ETIMEDOUT);
   ck_assert_int_eq(np_poll_flush(cp_, 20), NP_ETIMEDOUT);
   while (!eof) {
-    ck_assert_msg(npt_now_ms() - start < WAIT_MS, "stalled at %zu of %zu",
-                  got, sent);
+    ck_assert_msg(npt_now_ms() - start < WAIT_MS, "stalled at %zu of %zu", got,
+                  sent);
     if (err != 0)
       err = np_poll_flush(cp_, 0);
     ck_assert(err == 0 || err == NP_ETIMEDOUT);

@@ -41,8 +41,8 @@ int np_poll_wait(np_poll *poll, np_event *events, int max_events,
   for (;;) {
     /* OS notifications are taken even when sources are already queued, so
      * that an always-ready source cannot starve the others. */
-    int woken = np__backend_poll_os(poll, np__core_has_queued(core) ? 0
-                                                                    : wait_ms);
+    int woken =
+        np__backend_poll_os(poll, np__core_has_queued(core) ? 0 : wait_ms);
     int n;
 
     if (woken < 0)
@@ -83,7 +83,8 @@ int np_poll_flush(np_poll *poll, int timeout_ms) {
       break;
     }
     woken |= r;
-    expired = timeout_ms == 0 || (timeout_ms > 0 && remaining_ms(deadline) == 0);
+    expired =
+        timeout_ms == 0 || (timeout_ms > 0 && remaining_ms(deadline) == 0);
   }
   /* A wake-up taken here is still owed to the next wait. */
   if (woken)
