@@ -1,9 +1,13 @@
 /*
  * Nothing lost, nothing leaked: a scripted session over the public API
- * (listen, connect, accept, a byte-mode echo with shutdown, a
- * message-mode exchange, close, poll free) is run once untouched, then
- * again with wrapped call number N failed, for every N, through the test
- * seam (src/common/seam.h; this program links tests/libnpipe-seam.la).
+ * is run once untouched, then again with wrapped call number N failed,
+ * for every N, through the test seam (src/common/seam.h; this program
+ * links tests/libnpipe-seam.la).  There are two scripts, each a loop
+ * test of its own: pipes (listen, connect, accept, a byte-mode echo with
+ * shutdown, a message-mode exchange, close, poll free) and TCP (listen
+ * on port 0 of 127.0.0.1, the address the listener got, a non-blocking
+ * connect, accept, an echo both ways at once, a half-close each way,
+ * close, poll free), which reaches Winsock and AFD on Windows.
  *
  * Every run must end either with the script complete (the fault was
  * harmless or retried) or with a clean NP_E* from a public call; never a
@@ -16,6 +20,7 @@
 #include "config.h"
 
 #ifdef _WIN32
+#include <wchar.h>
 #include <winsock2.h>
 #include <windows.h>
 #else
@@ -96,12 +101,13 @@ static int check(struct run *r, const char *where, ptrdiff_t rc) {
   return 1;
 }
 
-/* Waits until tok has one of bits (or NP_ERR / NP_HUP).  An NP_ERR on any
+/* Waits until a token has one of the bits want[token] asks for (or
+ * NP_ERR / NP_HUP; tokens with want 0 are ignored).  An NP_ERR on any
  * stream ends the script with that stream's error: a failure the library
  * met in the background must reach the user this way.  While accepting,
  * an NP_HUP on the client (the server refused it) ends the script with
  * what np_read says then (NP_EOF, or an error). */
-static int wait_for(struct run *r, uint64_t tok, uint32_t bits) {
+static int wait_any(struct run *r, const uint32_t want[NTOK]) {
   uint64_t deadline = npt_now_ms() + (uint64_t)wait_ms();
   np_event ev[16];
 
@@ -111,9 +117,12 @@ static int wait_for(struct run *r, uint64_t tok, uint32_t bits) {
 
     if (now >= deadline) {
       static char what[64];
+      int t;
 
-      snprintf(what, sizeof(what), "waiting for token %d events %#x", (int)tok,
-               (unsigned)bits);
+      for (t = 0; t < NTOK && want[t] == 0; t++)
+        ;
+      snprintf(what, sizeof(what), "waiting for token %d events %#x", t,
+               t < NTOK ? (unsigned)want[t] : 0u);
       r->where = what;
       r->hung = 1;
       return 1;
@@ -122,7 +131,8 @@ static int wait_for(struct run *r, uint64_t tok, uint32_t bits) {
     if (check(r, "np_poll_wait", n))
       return 1;
     for (i = 0; i < n; i++) {
-      np_stream *s = ev[i].token < NTOK ? r->by_tok[ev[i].token] : NULL;
+      uint64_t tok = ev[i].token;
+      np_stream *s = tok < NTOK ? r->by_tok[tok] : NULL;
 
       if ((ev[i].events & NP_ERR) && s != NULL) {
         int e = np_stream_error(s);
@@ -130,19 +140,28 @@ static int wait_for(struct run *r, uint64_t tok, uint32_t bits) {
         if (e != 0)
           return check(r, "np_stream_error", e);
       }
-      if ((ev[i].events & NP_HUP) && s != NULL && ev[i].token == r->hup) {
+      if ((ev[i].events & NP_HUP) && s != NULL && tok == r->hup) {
         unsigned char b[1];
         ptrdiff_t rc = np_read(s, b, 1);
 
         if (rc < 0 && rc != NP_EAGAIN)
           return check(r, "np_read (peer gone)", rc);
       }
-      if (ev[i].token == tok && (ev[i].events & (bits | NP_ERR | NP_HUP)))
+      if (tok < NTOK && want[tok] != 0 &&
+          (ev[i].events & (want[tok] | NP_ERR | NP_HUP)))
         hit = 1;
     }
     if (hit)
       return 0;
   }
+}
+
+/* Waits until tok has one of bits (or NP_ERR / NP_HUP). */
+static int wait_for(struct run *r, uint64_t tok, uint32_t bits) {
+  uint32_t want[NTOK] = {0};
+
+  want[tok] = bits;
+  return wait_any(r, want);
 }
 
 static int write_all(struct run *r, uint64_t tok, const void *buf,
@@ -325,7 +344,7 @@ static int message_exchange(struct run *r, const char *name) {
          same(r, in, big, BIG_MSG);
 }
 
-static void run_script(struct run *r) {
+static void run_pipe_script(struct run *r) {
   char name[128], name2[128];
   int i;
 
@@ -351,6 +370,138 @@ static void run_script(struct run *r) {
     r->done = 0, r->corrupt = 1;
   np_poll_free(r->poll);
 }
+
+/* ---- the TCP script ------------------------------------------------------
+ */
+
+#define TCP_TAIL "tail"
+
+/* Both ways at once: the client writes ECHO_LEN bytes while the server
+ * echoes what arrives, in chunks, and the client reads it back.  Windows
+ * TCP streams write straight into the socket (no library buffer), so
+ * nobody may wait for a whole write before the other side reads: each
+ * side moves what it can, and the script waits only when none could. */
+static int tcp_echo(struct run *r) {
+  static unsigned char out[ECHO_LEN], back[ECHO_LEN], chunk[ECHO_CHUNK];
+  np_stream *c = r->by_tok[TOK_C], *s = r->by_tok[TOK_S];
+  size_t i, sent = 0, got = 0, pend = 0, off = 0;
+
+  for (i = 0; i < ECHO_LEN; i++)
+    out[i] = pattern(i + 3);
+  memset(back, 0, sizeof(back));
+  while (got < ECHO_LEN) {
+    uint32_t want[NTOK] = {0};
+    int moved = 0;
+    ptrdiff_t n;
+
+    if (sent < ECHO_LEN) {
+      size_t len = ECHO_LEN - sent < ECHO_CHUNK ? ECHO_LEN - sent : ECHO_CHUNK;
+
+      if (check(r, "np_write (tcp client)", n = np_write(c, out + sent, len)))
+        return 1;
+      if (n > 0)
+        sent += (size_t)n, moved = 1;
+      else
+        want[TOK_C] |= NP_WRITABLE;
+    }
+    if (pend == 0) {
+      if (check(r, "np_read (tcp server)",
+                n = np_read(s, chunk, sizeof(chunk))))
+        return 1;
+      if (n > 0)
+        pend = (size_t)n, off = 0, moved = 1;
+      else
+        want[TOK_S] |= NP_READABLE;
+    }
+    if (pend > 0) {
+      if (check(r, "np_write (tcp server)",
+                n = np_write(s, chunk + off, pend)))
+        return 1;
+      if (n > 0)
+        pend -= (size_t)n, off += (size_t)n, moved = 1;
+      else
+        want[TOK_S] |= NP_WRITABLE;
+    }
+    if (check(r, "np_read (tcp client)",
+              n = np_read(c, back + got, ECHO_LEN - got)))
+      return 1;
+    if (n > 0)
+      got += (size_t)n, moved = 1;
+    else
+      want[TOK_C] |= NP_READABLE;
+    if (!moved && wait_any(r, want))
+      return 1;
+  }
+  return same(r, out, back, ECHO_LEN);
+}
+
+/* Listen on a port the system picks, connect to the address the listener
+ * reports, wait for the connect's outcome, accept, echo, then half-close
+ * each way: the server still writes after the client's FIN and the client
+ * still reads after its own shutdown. */
+static int tcp_session(struct run *r) {
+  char addr[128];
+  unsigned char tail[sizeof(TCP_TAIL) - 1];
+  int n;
+
+  if (check(r, "np_listen (tcp)",
+            np_listen(r->poll, "tcp:127.0.0.1:0", NULL, TOK_L, &r->l)))
+    return 1;
+  n = np_listener_address(r->l, addr, sizeof(addr));
+  if (check(r, "np_listener_address", n))
+    return 1;
+  if (strncmp(addr, "tcp:127.0.0.1:", 14) != 0 ||
+      strcmp(addr, "tcp:127.0.0.1:0") == 0 || (size_t)n != strlen(addr)) {
+    r->corrupt = 1;
+    return 1;
+  }
+  if (check(r, "np_connect (tcp)",
+            np_connect(r->poll, addr, NULL, TOK_C, NP_READABLE | NP_WRITABLE,
+                       &r->by_tok[TOK_C])) ||
+      wait_for(r, TOK_C, NP_WRITABLE) ||
+      check(r, "np_stream_error (connect)",
+            np_stream_error(r->by_tok[TOK_C])) ||
+      accept_one(r, r->l, TOK_L, TOK_S, TOK_C) || tcp_echo(r) ||
+      check(r, "np_shutdown (tcp client)", np_shutdown(r->by_tok[TOK_C])) ||
+      read_eof(r, TOK_S) || write_all(r, TOK_S, TCP_TAIL, sizeof(tail)) ||
+      check(r, "np_shutdown (tcp server)", np_shutdown(r->by_tok[TOK_S])) ||
+      read_all(r, TOK_C, tail, sizeof(tail)) ||
+      same(r, tail, (const void *)TCP_TAIL, sizeof(tail)) ||
+      read_eof(r, TOK_C))
+    return 1;
+  /* The listener and both streams. */
+  if (np__poll_core(r->poll)->live != 3)
+    r->corrupt = 1;
+  np_close(r->by_tok[TOK_S]);
+  r->by_tok[TOK_S] = NULL;
+  np_close(r->by_tok[TOK_C]);
+  r->by_tok[TOK_C] = NULL;
+  return r->corrupt;
+}
+
+static void run_tcp_script(struct run *r) {
+  int i;
+
+  memset(r, 0, sizeof(*r));
+  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
+    return;
+  r->done = tcp_session(r) == 0;
+  for (i = 0; i < NTOK; i++)
+    if (r->by_tok[i] != NULL)
+      np_close(r->by_tok[i]);
+  if (r->l != NULL)
+    np_listener_close(r->l);
+  if (r->done && np__poll_core(r->poll)->live != 0)
+    r->done = 0, r->corrupt = 1;
+  np_poll_free(r->poll);
+}
+
+/* The scripts, by loop-test index. */
+static const struct script {
+  const char *name;
+  void (*run)(struct run *r);
+} scripts[] = {{"pipes", run_pipe_script}, {"tcp", run_tcp_script}};
+#define NSCRIPTS ((int)NP__ARRAY_SIZE(scripts))
 
 /* ---- what a run may leave ------------------------------------------------
  */
@@ -441,33 +592,66 @@ struct arg_stats {
 };
 static long arg_observer(struct np__seam_call *c, int after, void *ctx);
 
-/* Runs the script untouched, then with the nth call of class cls failed
+/* The call sites one pass reached, gathered by an observer: the seam's
+ * own count is per process, and Windows runs every test in one. */
+#define PASS_SITES 1024
+struct pass_sites {
+  const char *file[PASS_SITES];
+  int line[PASS_SITES];
+  unsigned long n, net; /* all; in the TCP and AFD files */
+  struct arg_stats *args;
+};
+
+static long pass_observer(struct np__seam_call *c, int after, void *ctx) {
+  struct pass_sites *ps = ctx;
+  unsigned long i;
+
+  if (!after && c->file != NULL) {
+    for (i = 0; i < ps->n; i++)
+      if (ps->line[i] == c->line &&
+          (ps->file[i] == c->file || strcmp(ps->file[i], c->file) == 0))
+        break;
+    if (i == ps->n && i < PASS_SITES) {
+      ps->file[i] = c->file;
+      ps->line[i] = c->line;
+      ps->n++;
+      ps->net +=
+          strstr(c->file, "tcp") != NULL || strstr(c->file, "afd") != NULL;
+    }
+  }
+  return ps->args != NULL ? arg_observer(c, after, ps->args) : 0;
+}
+
+/* Runs script sc untouched, then with the nth call of class cls failed
  * with err (0: each function's usual error) for n = 1, 2, ... until a
  * run goes untouched.  must_complete: the fault must be invisible (EINTR
  * retried).  args, if not NULL, collects the argument checks of every
  * run.  Returns the number of runs; *total the calls counted in the
  * untouched run. */
-static unsigned long sweep(const char *what, unsigned cls, long err,
+static unsigned long sweep(int sc, const char *pass, unsigned cls, long err,
                            int must_complete, unsigned long *total,
                            struct arg_stats *args) {
+  static struct pass_sites ps;
   struct usage before;
   struct run r;
   unsigned long n, runs = 1, errs = 0;
+  char what[96];
 
+  snprintf(what, sizeof(what), "%s: %s", scripts[sc].name, pass);
+  memset(&ps, 0, sizeof(ps));
+  ps.args = args;
   usage_now(&before);
   np__seam_reset();
-  if (args != NULL)
-    np__seam_observe(arg_observer, args);
-  run_script(&r);
+  np__seam_observe(pass_observer, &ps);
+  scripts[sc].run(&r);
   check_clean(&r, &before, what, 0);
   *total = np__seam_calls(cls);
   for (n = 1; n < MAX_RUNS; n++) {
     np__seam_reset();
     np__seam_fail_nth(n, cls, err);
-    if (args != NULL)
-      np__seam_observe(arg_observer, args);
+    np__seam_observe(pass_observer, &ps);
     usage_now(&before);
-    run_script(&r);
+    scripts[sc].run(&r);
     runs++;
     check_clean(&r, &before, what, n);
     if (np__seam_injected() == 0)
@@ -479,11 +663,17 @@ static unsigned long sweep(const char *what, unsigned cls, long err,
                   np__seam_last_injected()->file,
                   np__seam_last_injected()->line, np_errname(r.err), r.where);
   }
+  np__seam_reset();
   ck_assert_uint_lt(n, MAX_RUNS);
   printf("check_fault: %s: %lu calls untouched, %lu runs, %lu ended with "
-         "an error, %lu completed; %lu call sites hit so far\n",
-         what, *total, runs, errs, runs - 1 - errs,
+         "an error, %lu completed; %lu call sites hit (%lu in TCP/AFD "
+         "files), %lu so far\n",
+         what, *total, runs, errs, runs - 1 - errs, ps.n, ps.net,
          (unsigned long)np__seam_sites());
+  /* NPT_FAULT_SITES=1 lists them. */
+  for (n = 0; getenv("NPT_FAULT_SITES") != NULL && n < ps.n; n++)
+    printf("check_fault:   %s:%d\n", ps.file[n], ps.line[n]);
+  fflush(stdout);
   return runs;
 }
 
@@ -495,11 +685,11 @@ START_TEST(test_fault_every_call) {
   unsigned long total, runs;
 
   memset(&st, 0, sizeof(st));
-  runs = sweep("every call, usual errors", NP__SEAM_ANY, 0, 0, &total, &st);
-  np__seam_reset();
+  runs =
+      sweep(_i, "every call, usual errors", NP__SEAM_ANY, 0, 0, &total, &st);
   ck_assert_uint_gt(total, 50);
-  printf("check_fault: %lu creating calls checked over %lu runs\n", st.creates,
-         runs);
+  printf("check_fault: %s: %lu creating calls checked over %lu runs\n",
+         scripts[_i].name, st.creates, runs);
   ck_assert_msg(st.bad == 0, "%lu bad calls, first: %s", st.bad, st.first_bad);
   ck_assert_uint_gt(st.creates, runs);
 }
@@ -518,7 +708,7 @@ END_TEST
 START_TEST(test_fault_out_of_memory) {
   unsigned long total;
 
-  sweep("out of memory", NP__SEAM_NOMEM, NOMEM_ERR, 0, &total, NULL);
+  sweep(_i, "out of memory", NP__SEAM_NOMEM, NOMEM_ERR, 0, &total, NULL);
   ck_assert_uint_gt(total, 10);
 }
 END_TEST
@@ -527,7 +717,7 @@ END_TEST
 START_TEST(test_fault_invalid_handle) {
   unsigned long total;
 
-  sweep("ERROR_INVALID_HANDLE", NP__SEAM_HANDLE, ERROR_INVALID_HANDLE, 0,
+  sweep(_i, "ERROR_INVALID_HANDLE", NP__SEAM_HANDLE, ERROR_INVALID_HANDLE, 0,
         &total, NULL);
   ck_assert_uint_gt(total, 10);
 }
@@ -536,7 +726,7 @@ END_TEST
 START_TEST(test_fault_too_many_files) {
   unsigned long total;
 
-  sweep("EMFILE", NP__SEAM_NOFD, EMFILE, 0, &total, NULL);
+  sweep(_i, "EMFILE", NP__SEAM_NOFD, EMFILE, 0, &total, NULL);
   ck_assert_uint_gt(total, 3);
 }
 END_TEST
@@ -545,8 +735,40 @@ END_TEST
 START_TEST(test_fault_interrupted) {
   unsigned long total;
 
-  sweep("EINTR", NP__SEAM_INTR, EINTR, 1, &total, NULL);
+  sweep(_i, "EINTR", NP__SEAM_INTR, EINTR, 1, &total, NULL);
   ck_assert_uint_gt(total, 10);
+}
+END_TEST
+#endif
+
+#ifdef _WIN32
+/* A failed WSAStartup is reported and not remembered: the next TCP call
+ * starts Winsock.  Only a process's first TCP call starts it, so this
+ * test comes first; it says so when Winsock was up already. */
+START_TEST(test_fault_wsastartup) {
+  struct usage before, after;
+  np_listener *l = NULL;
+  np_poll *poll;
+  int rc;
+
+  usage_now(&before);
+  ck_assert_int_eq(np_poll_new(&poll), 0);
+  np__seam_reset();
+  np__seam_fail_fn(np__seam_fn_id("WSAStartup"), 0, 1);
+  rc = np_listen(poll, "tcp:127.0.0.1:0", NULL, 1, &l);
+  if (np__seam_injected() == 0) {
+    printf("check_fault: Winsock already started: WSAStartup not failed\n");
+    ck_assert_int_eq(rc, 0);
+  } else {
+    /* WSASYSNOTREADY has no NP_E* of its own. */
+    ck_assert_int_eq(rc, NP_EIO);
+    ck_assert_int_eq(np_listen(poll, "tcp:127.0.0.1:0", NULL, 1, &l), 0);
+  }
+  np__seam_reset();
+  np_listener_close(l);
+  np_poll_free(poll);
+  usage_now(&after);
+  ck_assert_int_eq(after.allocs, before.allocs);
 }
 END_TEST
 #endif
@@ -570,7 +792,7 @@ START_TEST(test_fault_each_function_always) {
      * library rightly retries): those fail with EBADF instead. */
     np__seam_fail_fn(fn, np__seam_fns[fn].err == EINTR_ERR ? EBADF_ERR : 0, 0);
     usage_now(&before);
-    run_script(&r);
+    scripts[_i].run(&r);
     /* A completion port that never answers again: np_poll_free leaks
      * what is still in flight rather than free memory the kernel may
      * yet write (poll-iocp.c, drain).  Every other check holds. */
@@ -580,7 +802,8 @@ START_TEST(test_fault_each_function_always) {
     hit += np__seam_injected() > 0;
   }
   np__seam_reset();
-  printf("check_fault: %d functions failed on every call\n", hit);
+  printf("check_fault: %s: %d functions failed on every call\n",
+         scripts[_i].name, hit);
   ck_assert_int_gt(hit, 10);
 }
 END_TEST
@@ -597,7 +820,7 @@ static void arg_bad(struct arg_stats *st, const struct np__seam_call *c,
 
 #ifdef _WIN32
 /* Pipes: reject remote clients and carry a descriptor, not inheritable;
- * clients: identification-level SQOS. */
+ * clients: identification-level SQOS; sockets and AFD handles (below). */
 static long arg_observer(struct np__seam_call *c, int after, void *ctx) {
   struct arg_stats *st = ctx;
   const char *fn = np__seam_fn_name(c->fn);
@@ -613,14 +836,27 @@ static long arg_observer(struct np__seam_call *c, int after, void *ctx) {
     if (sa == NULL || sa->lpSecurityDescriptor == NULL || sa->bInheritHandle)
       arg_bad(st, c, "no descriptor, or inheritable");
   } else if (strcmp(fn, "CreateFileW") == 0) {
+    static const wchar_t afd[] = L"\\\\.\\GLOBALROOT\\Device\\Afd";
     const SECURITY_ATTRIBUTES *sa = (const void *)c->arg[3];
+    const wchar_t *name = (const void *)c->arg[0];
 
     st->creates++;
-    if ((c->arg[5] & SECURITY_VALID_SQOS_FLAGS) !=
-        (SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION))
+    /* An AFD handle for socket polls: overlapped, on no pipe. */
+    if (wcsncmp(name, afd, wcslen(afd)) == 0) {
+      if (!(c->arg[5] & FILE_FLAG_OVERLAPPED))
+        arg_bad(st, c, "AFD handle not overlapped");
+    } else if ((c->arg[5] & SECURITY_VALID_SQOS_FLAGS) !=
+               (SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION)) {
       arg_bad(st, c, "SQOS flags");
+    }
     if (sa != NULL && sa->bInheritHandle)
       arg_bad(st, c, "inheritable");
+  } else if (strcmp(fn, "WSASocketW") == 0) {
+    /* Sockets: overlapped (AFD polls them) and not inheritable. */
+    st->creates++;
+    if ((c->arg[5] & (WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT)) !=
+        (WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT))
+      arg_bad(st, c, "not overlapped and non-inheritable");
   }
   return 0;
 }
@@ -663,15 +899,18 @@ static Suite *fault_suite(void) {
   Suite *s = suite_create("fault");
   TCase *tc = npt_tcase(s, "sweep");
 
-  tcase_add_test(tc, test_fault_every_call);
-  tcase_add_test(tc, test_fault_out_of_memory);
 #ifdef _WIN32
-  tcase_add_test(tc, test_fault_invalid_handle);
-#else
-  tcase_add_test(tc, test_fault_too_many_files);
-  tcase_add_test(tc, test_fault_interrupted);
+  tcase_add_test(tc, test_fault_wsastartup); /* first: see there */
 #endif
-  tcase_add_test(tc, test_fault_each_function_always);
+  tcase_add_loop_test(tc, test_fault_every_call, 0, NSCRIPTS);
+  tcase_add_loop_test(tc, test_fault_out_of_memory, 0, NSCRIPTS);
+#ifdef _WIN32
+  tcase_add_loop_test(tc, test_fault_invalid_handle, 0, NSCRIPTS);
+#else
+  tcase_add_loop_test(tc, test_fault_too_many_files, 0, NSCRIPTS);
+  tcase_add_loop_test(tc, test_fault_interrupted, 0, NSCRIPTS);
+#endif
+  tcase_add_loop_test(tc, test_fault_each_function_always, 0, NSCRIPTS);
   return s;
 }
 

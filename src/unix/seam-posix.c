@@ -16,6 +16,7 @@ enum {
   FN_close,
   FN_getaddrinfo,
   FN_freeaddrinfo,
+  FN_getnameinfo,
   FN_TOTAL_
 };
 
@@ -28,7 +29,8 @@ const struct np__seam_fn np__seam_fns[] = {
         {"open", NP__FDS, EMFILE}, /* O_NONBLOCK files: no EINTR */
     {"close", NP__ANY | NP__INTR | NP__FD | NP__SEAM_CLOSE, EIO},
     {"getaddrinfo", NP__MEM, ENOMEM},
-    {"freeaddrinfo", NP__SEAM_NOFAIL, 0}};
+    {"freeaddrinfo", NP__SEAM_NOFAIL, 0},
+    {"getnameinfo", NP__MEM, ENOMEM}};
 const int np__seam_fn_total = FN_TOTAL_;
 
 /* Starts a call: fills c and returns the error to inject, or 0. */
@@ -156,4 +158,26 @@ void np__seam_freeaddrinfo(struct addrinfo *ai) {
     np__seam_count_alloc(-1);
   freeaddrinfo(ai);
   leave(&c, 0, 0, 0);
+}
+
+/* getnameinfo reports as getaddrinfo does. */
+int np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                         char *host, socklen_t hostlen, char *serv,
+                         socklen_t servlen, int flags) {
+  const uintptr_t a[] = {
+      (uintptr_t)sa,   (uintptr_t)salen,   (uintptr_t)host, (uintptr_t)hostlen,
+      (uintptr_t)serv, (uintptr_t)servlen, (uintptr_t)flags};
+  struct np__seam_call c;
+  long inj = enter(&c, FN_getnameinfo, a, 7);
+  int r;
+
+  if (inj != 0) {
+    errno = (int)inj;
+    r = inj == ENOMEM ? EAI_MEMORY : EAI_SYSTEM;
+    leave(&c, r, 1, 1);
+    return r;
+  }
+  r = getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  leave(&c, r, r != 0, 0);
+  return r;
 }

@@ -134,6 +134,9 @@ int np__seam_close(int fd);
 int np__seam_getaddrinfo(const char *host, const char *port,
                          const struct addrinfo *hints, struct addrinfo **out);
 void np__seam_freeaddrinfo(struct addrinfo *ai);
+int np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                         char *host, socklen_t hostlen, char *serv,
+                         socklen_t servlen, int flags);
 
 #if defined(NP_SEAM)
 #define socket(...) NP__SEAM_CALL(socket, __VA_ARGS__)
@@ -167,6 +170,7 @@ void np__seam_freeaddrinfo(struct addrinfo *ai);
 #define close(...) NP__SEAM_CALL(close, __VA_ARGS__)
 #define getaddrinfo(...) NP__SEAM_CALL(getaddrinfo, __VA_ARGS__)
 #define freeaddrinfo(...) NP__SEAM_CALL(freeaddrinfo, __VA_ARGS__)
+#define getnameinfo(...) NP__SEAM_CALL(getnameinfo, __VA_ARGS__)
 #endif
 
 #endif /* NP_UNIX_SEAM_POSIX_H */

@@ -87,11 +87,16 @@ static int connect_start(const struct addrinfo *ai, int *in_progress) {
     return np__error_from_errno();
   tune(fd);
   *in_progress = 0;
-  if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+  /* An interrupted connect may or may not have started: asking again
+   * starts it, or says EALREADY while it runs and EISCONN once done. */
+  do {
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+      return fd;
+    e = errno;
+  } while (e == EINTR);
+  if (e == EISCONN)
     return fd;
-  e = errno;
-  /* Interrupted, a non-blocking connect carries on in the background. */
-  if (e == EINPROGRESS || e == EINTR) {
+  if (e == EINPROGRESS || e == EALREADY) {
     *in_progress = 1;
     return fd;
   }

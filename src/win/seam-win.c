@@ -17,6 +17,7 @@ enum {
   FN_WSAStartup,
   FN_getaddrinfo,
   FN_freeaddrinfo,
+  FN_getnameinfo,
   FN_ConvertStringSecurityDescriptorToSecurityDescriptorW,
   FN_ConvertSidToStringSidW,
   FN_LocalFree,
@@ -36,6 +37,7 @@ const struct np__seam_fn np__seam_fns[] = {
     {"WSAStartup", NP__MEM, WSASYSNOTREADY},
     {"getaddrinfo", NP__MEM, WSA_NOT_ENOUGH_MEMORY},
     {"freeaddrinfo", NP__SEAM_NOFAIL, 0},
+    {"getnameinfo", NP__MEM, WSA_NOT_ENOUGH_MEMORY},
     {"ConvertStringSecurityDescriptorToSecurityDescriptorW", NP__MEM,
      ERROR_NOT_ENOUGH_MEMORY},
     {"ConvertSidToStringSidW", NP__MEM, ERROR_NOT_ENOUGH_MEMORY},
@@ -184,6 +186,28 @@ void WINAPI np__seam_freeaddrinfo(struct addrinfo *ai) {
     np__seam_count_alloc(-1);
   freeaddrinfo(ai);
   leave(&c, 0, 0, 0);
+}
+
+/* getnameinfo, too, returns its error (and sets it). */
+int WINAPI np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                                char *host, DWORD hostlen, char *serv,
+                                DWORD servlen, int flags) {
+  const uintptr_t a[] = {
+      (uintptr_t)sa,   (uintptr_t)salen,   (uintptr_t)host, (uintptr_t)hostlen,
+      (uintptr_t)serv, (uintptr_t)servlen, (uintptr_t)flags};
+  struct np__seam_call c;
+  long inj = enter(&c, FN_getnameinfo, a, 7);
+  int r;
+
+  if (inj != 0) {
+    leave(&c, inj, inj, 1);
+    WSA_set(inj);
+    return (int)inj;
+  }
+  r = getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  leave(&c, r, r, 0);
+  WSA_set(r);
+  return r;
 }
 
 /* The two conversions return LocalAlloc'd memory: one allocation each,

@@ -150,6 +150,9 @@ int WINAPI np__seam_getaddrinfo(const char *host, const char *port,
                                 const struct addrinfo *hints,
                                 struct addrinfo **out);
 void WINAPI np__seam_freeaddrinfo(struct addrinfo *ai);
+int WINAPI np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                                char *host, DWORD hostlen, char *serv,
+                                DWORD servlen, int flags);
 BOOL WINAPI np__seam_ConvertStringSecurityDescriptorToSecurityDescriptorW(
     LPCWSTR s, DWORD rev, PSECURITY_DESCRIPTOR *sd, PULONG n);
 BOOL WINAPI np__seam_ConvertSidToStringSidW(PSID sid, LPWSTR *s);
@@ -202,6 +205,7 @@ NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
 #define WSAStartup(...) NP__SEAM_CALL(WSAStartup, __VA_ARGS__)
 #define getaddrinfo(...) NP__SEAM_CALL(getaddrinfo, __VA_ARGS__)
 #define freeaddrinfo(...) NP__SEAM_CALL(freeaddrinfo, __VA_ARGS__)
+#define getnameinfo(...) NP__SEAM_CALL(getnameinfo, __VA_ARGS__)
 #define ConvertStringSecurityDescriptorToSecurityDescriptorW(...)             \
   NP__SEAM_CALL(ConvertStringSecurityDescriptorToSecurityDescriptorW,         \
                 __VA_ARGS__)

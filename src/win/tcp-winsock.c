@@ -9,26 +9,27 @@
 
 #include "tcp.h"
 
-static int wsa_error;
-
+/* A failed start is not remembered: returning FALSE leaves the once
+ * open, so the next TCP call tries again rather than failing for the
+ * life of the process.  param is the caller's error slot (the callback
+ * runs in the caller's thread). */
 static BOOL CALLBACK wsa_start(PINIT_ONCE once, PVOID param, PVOID *ctx) {
   WSADATA data;
   int rc = WSAStartup(MAKEWORD(2, 2), &data);
 
   NP__UNUSED(once);
-  NP__UNUSED(param);
   NP__UNUSED(ctx);
   /* Winsock stays up for the life of the process, as the library has no
    * global tear-down. */
-  wsa_error = rc != 0 ? np__error_from_win32((DWORD)rc) : 0;
-  return TRUE;
+  *(int *)param = rc != 0 ? np__error_from_win32((DWORD)rc) : 0;
+  return rc == 0;
 }
 
 int np__wsa_init(void) {
   static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
+  int err = NP_EIO;
 
-  InitOnceExecuteOnce(&once, wsa_start, NULL, NULL);
-  return wsa_error;
+  return InitOnceExecuteOnce(&once, wsa_start, &err, NULL) ? 0 : err;
 }
 
 int np__tcp_resolve(const struct np__address *addr, int passive,
