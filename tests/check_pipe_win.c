@@ -795,6 +795,8 @@ START_TEST(test_pipe_win_close_with_read_releases_handle_and_name) {
                   0, NULL);
   ck_assert(h != INVALID_HANDLE_VALUE);
   s = accept_one(l, TOK_S, NP_READABLE);
+  /* The first read waits for a wait or an np_read: start it. */
+  ck_assert_int_eq(np_read(s, &avail, 1), NP_EAGAIN);
   ck_assert_int_eq(pipe_of(s)->rstate, NP__READ_PROBE);
   np_listener_close(l);
   np_close(s);
@@ -946,7 +948,8 @@ END_TEST
  * reported the bytes are already read (one read per message, as in a raw
  * overlapped loop), and the stream goes back to its probe without a pool
  * buffer.  A message larger than the probe arrives whole too, the rest
- * read by np_read. */
+ * read by np_read, and the stream stays busy (a real read in flight)
+ * until a read brings no more than a probe would. */
 START_TEST(test_pipe_win_small_message_rides_probe) {
   static unsigned char big[3000], in[4096];
   np_listener *l;
@@ -972,7 +975,53 @@ START_TEST(test_pipe_win_small_message_rides_probe) {
   ck_assert_int_eq(read_next(s, TOK_S, in, sizeof(in)),
                    (ptrdiff_t)sizeof(big));
   ck_assert_int_eq(memcmp(in, big, sizeof(big)), 0);
+  /* A read that brought more than a probe holds marks the stream busy:
+   * a real read stays in flight, so the next chunk costs one read. */
+  ck_assert_int_eq(np_read(s, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(p->rfull, 1);
+  ck_assert_int_eq(p->rstate, NP__READ_PENDING);
+  ck_assert_ptr_nonnull(p->rbuf);
+  /* A read no larger than a probe sends it back to the probe. */
+  ck_assert_int_eq(np_write(c, "ping", 4), 4);
+  ck_assert_int_eq(read_next(s, TOK_S, in, sizeof(in)), 4);
+  ck_assert_int_eq(np_read(s, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(p->rfull, 0);
+  ck_assert_int_eq(p->rstate, NP__READ_PROBE);
+  ck_assert_ptr_null(p->rbuf);
   np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* A new stream's first read is deferred to the poller's next OS wait:
+ * a connection accepted and closed before it makes no read (nor a
+ * cancel), and the wait starts the probe. */
+START_TEST(test_pipe_win_first_read_waits_for_poll) {
+  np_listener *l;
+  np_stream *c, *s, *s2;
+  np_event ev[8];
+  struct np__pipe *p;
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  p = pipe_of(s);
+  ck_assert_int_eq(p->rstate, NP__READ_IDLE);
+  ck_assert_int_eq(p->rdeferred, 1);
+  np_close(s);
+  np_close(c);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s2 = accept_one(l, TOK_S, NP_READABLE);
+  p = pipe_of(s2);
+  ck_assert_int_eq(p->rdeferred, 1);
+  ck_assert_int_ge(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(p->rdeferred, 0);
+  ck_assert_int_eq(p->rstate, NP__READ_PROBE);
+  ck_assert_int_eq(np_write(c, "hi", 2), 2);
+  ck_assert_int_eq(read_next(s2, TOK_S, ev, sizeof(ev)), 2);
+  np_close(s2);
   np_close(c);
   np_listener_close(l);
   free_poll_no_leak();
@@ -1255,6 +1304,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_pipe_win_message_sizes);
   tcase_add_test(tc, test_pipe_win_read_buffer_adapts);
+  tcase_add_test(tc, test_pipe_win_first_read_waits_for_poll);
   tcase_add_test(tc, test_pipe_win_small_message_rides_probe);
   tcase_add_test(tc, test_pipe_win_bufpool_classes_and_limit);
   return npt_run(su);

@@ -118,7 +118,7 @@ void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest) {
   np__source_register(np__poll_core(p->poll), &p->stream.src, &source_ops,
                       token, interest);
   np__source_signal(&p->stream.src, NP_WRITABLE);
-  np__pipe_read_arm(p);
+  np__pipe_read_defer(p);
 }
 
 void np__pipe_unref(struct np__pipe *p) {

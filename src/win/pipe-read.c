@@ -8,9 +8,16 @@
  * so a chatty stream makes one read per message, as a raw overlapped
  * loop does; a larger one leaves the rest for np_read, which reads it
  * into a pool buffer at once since it is there.  A busy stream (its
- * last read filled the buffer) skips the probe and keeps a real read in
- * flight, and its buffer doubles up to READ_MAX; reads that use under a
- * quarter of theirs halve it again.
+ * last read brought more than a probe holds) skips the probe and keeps
+ * a real read in flight, and its buffer doubles up to READ_MAX while
+ * reads fill it; reads that use under a quarter of theirs halve it
+ * again, and a read no larger than a probe sends the stream back to
+ * its probe.
+ *
+ * A new stream's first read waits for the poller's next OS wait (or an
+ * np_read): readiness can only be seen from there, and a connection
+ * that is accepted and closed at once then makes no read at all (each
+ * is a wineserver round trip under Wine, and so is its cancel).
  *
  * Message mode.  A zero-byte read would swallow an empty message, so the
  * read in flight always has a buffer.  When a message is larger, the
@@ -108,7 +115,46 @@ static int start_read(struct np__pipe *p) {
   return 0;
 }
 
+/* The deferred list reuses the instance links, which a stream (accepted,
+ * or a client end) no longer needs. */
+static void undefer(struct np__pipe *p) {
+  struct np__pipe **head;
+
+  if (!p->rdeferred)
+    return;
+  head = np__iocp_deferred(p->poll);
+  if (p->inst_prev != NULL)
+    p->inst_prev->inst_next = p->inst_next;
+  else
+    *head = p->inst_next;
+  if (p->inst_next != NULL)
+    p->inst_next->inst_prev = p->inst_prev;
+  p->inst_next = p->inst_prev = NULL;
+  p->rdeferred = 0;
+}
+
+void np__pipe_read_defer(struct np__pipe *p) {
+  struct np__pipe **head = np__iocp_deferred(p->poll);
+
+  if (p->rdeferred || p->rstate != NP__READ_IDLE || !wants_read(p))
+    return;
+  p->inst_prev = NULL;
+  p->inst_next = *head;
+  if (*head != NULL)
+    (*head)->inst_prev = p;
+  *head = p;
+  p->rdeferred = 1;
+}
+
+void np__pipe_read_deferred(np_poll *poll) {
+  struct np__pipe **head = np__iocp_deferred(poll), *p;
+
+  while ((p = *head) != NULL)
+    np__pipe_read_arm(p);
+}
+
 void np__pipe_read_arm(struct np__pipe *p) {
+  undefer(p);
   if (p->rstate == NP__READ_IDLE && wants_read(p) && start_read(p) != 0)
     /* np_read will retry and report the shortage. */
     np__source_signal(&p->stream.src, NP_READABLE);
@@ -154,13 +200,17 @@ static void read_rest_of_message(struct np__pipe *p) {
   launch_read(p);
 }
 
-/* Adapts the next read's size to how much this one carried: a byte
- * stream that fills its buffer is busy and doubles it, a message that
- * needed a larger buffer sets the size, and reads that use under a
- * quarter of theirs halve it. */
+/* Adapts the next read to how much this one carried.  A byte read that
+ * brought more than the probe could hold marks the stream busy: its
+ * next read is a real one, kept in flight at once, because a probe in
+ * front of it would cost a second read (a wineserver round trip under
+ * Wine) for every chunk.  A byte read that fills its buffer doubles the
+ * size, a message that needed a larger buffer sets it, and reads that
+ * use under a quarter of theirs halve it.  A busy stream that goes
+ * quiet drops back to the probe with its first small read. */
 static void adapt(struct np__pipe *p, size_t got, size_t asked) {
-  p->rfull = !p->message && got == asked;
-  if (p->rfull && p->rsize < READ_MAX)
+  p->rfull = !p->message && got > NP__PROBE_SIZE;
+  if (!p->message && got == asked && p->rsize < READ_MAX)
     p->rsize *= 2;
   else if (got <= asked / 4 && p->rsize > NP__BUFPOOL_MIN)
     p->rsize /= 2;
@@ -319,6 +369,7 @@ static ptrdiff_t deliver(struct np__pipe *p, char *buf, size_t len) {
 static int step(struct np__pipe *p) {
   switch (p->rstate) {
   case NP__READ_IDLE:
+    undefer(p);
     return start_read(p) == 0 ? 1 : NP_ENOMEM;
   case NP__READ_WAITING:
     if (launch_read(p) != 0)
@@ -375,6 +426,7 @@ ptrdiff_t np__pipe_read(np_stream *s, void *buf, size_t len) {
 }
 
 void np__pipe_read_stop(struct np__pipe *p) {
+  undefer(p);
   if (p->rstate == NP__READ_PROBE || p->rstate == NP__READ_PENDING) {
     /* While writes flush, the read in flight stays: its completion
      * starts discarding. */

@@ -22,14 +22,21 @@ static void write_done(struct np__op *op, DWORD err, DWORD bytes);
 static char *wbuf_data(struct np__wbuf *b) { return (char *)(b + 1); }
 
 /* Appends a new buffer with room for want bytes, or in byte mode (where
- * a write may span buffers) for as many as fit a pool buffer.  Returns
- * NULL when memory is short. */
+ * a write may span buffers) for twice as many, up to a pool buffer: the
+ * writes that follow while one is in flight then land in the same
+ * buffer and leave with the next WriteFile, so that a busy stream makes
+ * one call per few writes instead of one per write or per leftover
+ * piece.  Returns NULL when memory is short. */
 static struct np__wbuf *wbuf_add(struct np__pipe *p, size_t want) {
   size_t size = sizeof(struct np__wbuf) + want;
   struct np__wbuf *b;
 
-  if (!p->message && size > CHUNK_MAX)
-    size = CHUNK_MAX;
+  if (!p->message) {
+    size =
+        want < CHUNK_MAX / 2 ? sizeof(struct np__wbuf) + 2 * want : CHUNK_MAX;
+    if (size > CHUNK_MAX)
+      size = CHUNK_MAX;
+  }
   size = np__bufpool_round(size);
   b = np__bufpool_get(np__pipe_pool(p), size);
 
@@ -167,7 +174,9 @@ static ptrdiff_t queue_bytes(struct np__pipe *p, const char *buf, size_t len) {
     size_t n;
 
     if (b == NULL || b->len == b->cap) {
-      if ((b = wbuf_add(p, len - done)) == NULL)
+      /* Sized by the whole write, so that its leftover piece does not
+       * get a small buffer (and a WriteFile) of its own. */
+      if ((b = wbuf_add(p, len)) == NULL)
         break;
     }
     n = b->cap - b->len < len - done ? b->cap - b->len : len - done;

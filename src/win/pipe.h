@@ -97,13 +97,14 @@ struct np__pipe {
   char *rbuf;
   size_t rcap, rlen, roff;
   size_t rsize;        /* the size of the next read buffer */
-  unsigned char rfull; /* the last read filled its buffer: busy */
+  unsigned char rfull; /* busy: the last read outgrew the probe */
   /* What a quiet stream's probe reads into (pipe-read.c). */
   char probe[NP__PROBE_SIZE];
   /* A closed stream still flushing writes discards what the peer sends
    * (pipe-read.c, discard_more). */
   unsigned char rlaunching; /* discard_more is launching a read */
   unsigned char rsync;      /* that read completed inside the launch */
+  unsigned char rdeferred;  /* on the poller's deferred list (inst_*) */
   DWORD rsync_err;          /* with this error */
 
   /* The write slot. */
@@ -156,6 +157,10 @@ void np__pipe_op_end(struct np__pipe *p);
 
 /* Starts a read if the stream wants one and none is in flight. */
 void np__pipe_read_arm(struct np__pipe *p);
+/* Like np__pipe_read_arm, but at the poller's next OS wait (or the
+ * first np_read, whichever comes first): a stream closed before then
+ * costs no read and no cancel. */
+void np__pipe_read_defer(struct np__pipe *p);
 /* np_read for pipes: returns a count (one whole message in message
  * mode), 0 only for len 0 or an empty message, NP_EOF, NP_EAGAIN (and
  * clears NP_READABLE), NP_EMSGSIZE (the message stays), or an error. */

@@ -23,6 +23,7 @@ struct np_poll {
   struct np__afd_group *afd_groups;
   struct np__linger *lingering; /* np__iocp_linger_add */
   struct np__bufpool pool;
+  struct np__pipe *deferred; /* np__iocp_deferred */
 };
 
 static nt_to_dos_fn nt_to_dos;
@@ -56,6 +57,8 @@ void np__iocp_linger_remove(np_poll *poll, struct np__linger *l) {
 }
 
 struct np__bufpool *np__iocp_bufpool(np_poll *poll) { return &poll->pool; }
+
+struct np__pipe **np__iocp_deferred(np_poll *poll) { return &poll->deferred; }
 
 struct np__afd_group **np__iocp_afd_groups(np_poll *poll) {
   return &poll->afd_groups;
@@ -188,6 +191,13 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
   ULONG n = 0, i;
   int woken = 0;
 
+  /* Deferred first reads start now; one that completes at once makes
+   * its stream ready, and then this wait must not block. */
+  if (poll->deferred != NULL) {
+    np__pipe_read_deferred(poll);
+    if (np__core_has_queued(&poll->core))
+      timeout_ms = 0;
+  }
   if (!GetQueuedCompletionStatusEx(poll->port, entries, ENTRY_BATCH, &n,
                                    timeout_ms < 0 ? INFINITE
                                                   : (DWORD)timeout_ms,

@@ -61,6 +61,13 @@ struct np__linger {
 void np__iocp_linger_add(np_poll *poll, struct np__linger *l);
 void np__iocp_linger_remove(np_poll *poll, struct np__linger *l);
 
+struct np__pipe;
+/* The head of the poller's list of pipe ends whose first read waits for
+ * the next OS wait (pipe-read.c, np__pipe_read_defer); the poller runs
+ * np__pipe_read_deferred before each wait. */
+struct np__pipe **np__iocp_deferred(np_poll *poll);
+void np__pipe_read_deferred(np_poll *poll);
+
 struct np__bufpool;
 /* The poller's I/O buffer pool (common/bufpool.h). */
 struct np__bufpool *np__iocp_bufpool(np_poll *poll);
