@@ -167,17 +167,19 @@ static long fn_fault_err(int fn) {
   return err;
 }
 
-long np__seam_enter(struct np__seam_call *c) {
-  unsigned cls = np__seam_fns[c->fn].cls;
+long np__seam_enter(struct np__seam_call *c, int fn, const uintptr_t *args,
+                    int nargs) {
+  unsigned cls = np__seam_fns[fn].cls;
   long err = 0;
   int i;
 
+  memset(c, 0, sizeof(*c));
+  c->fn = fn;
+  c->nargs = nargs;
+  memcpy(c->arg, args, (size_t)nargs * sizeof(*args));
   c->file = next_file;
   c->line = next_line;
   next_file = NULL;
-  c->result = 0;
-  c->err = 0;
-  c->injected = 0;
   note_site(c->file, c->line);
   if (!(cls & NP__SEAM_NOFAIL)) {
     for (i = 0; i < CLASS_BITS; i++)
@@ -200,8 +202,12 @@ long np__seam_enter(struct np__seam_call *c) {
   return err;
 }
 
-void np__seam_leave(struct np__seam_call *c) {
-  if (c->injected) {
+void np__seam_leave(struct np__seam_call *c, intptr_t result, long err,
+                    int faulted) {
+  c->result = result;
+  c->err = err;
+  c->injected = faulted;
+  if (faulted) {
     injected++;
     last_injected = *c;
   }
@@ -214,30 +220,22 @@ void np__seam_leave(struct np__seam_call *c) {
 static void *alloc_done(struct np__seam_call *c, void *p, int counted) {
   if (p != NULL && counted)
     allocs++;
-  c->result = (intptr_t)p;
-  c->err = p == NULL ? ENOMEM : 0;
-  np__seam_leave(c);
+  np__seam_leave(c, (intptr_t)p, p == NULL ? ENOMEM : 0, 0);
   return p;
 }
 
 static long alloc_enter(struct np__seam_call *c, int fn, uintptr_t a0,
                         uintptr_t a1) {
-  memset(c, 0, sizeof(*c));
-  c->fn = fn;
-  c->nargs = 2;
-  c->arg[0] = a0;
-  c->arg[1] = a1;
-  return np__seam_enter(c);
+  const uintptr_t args[2] = {a0, a1};
+
+  return np__seam_enter(c, fn, args, 2);
 }
 
 /* A failed allocation sets errno as the C library does and returns
  * NULL. */
 static void *alloc_fail(struct np__seam_call *c, long err) {
   errno = (int)err;
-  c->injected = 1;
-  c->result = 0;
-  c->err = err;
-  np__seam_leave(c);
+  np__seam_leave(c, 0, err, 1);
   return NULL;
 }
 
@@ -271,5 +269,5 @@ void np__seam_free(void *p) {
   if (p != NULL)
     allocs--;
   free(p);
-  np__seam_leave(&c);
+  np__seam_leave(&c, 0, 0, 0);
 }

@@ -116,11 +116,15 @@ extern const int np__seam_fn_total;
 
 /* Notes the site of the next wrapped call. */
 void np__seam_at(const char *file, int line);
-/* Starts a call whose arguments are in c (fn, nargs, arg set): returns
- * the error to inject, or 0 to make the real call. */
-long np__seam_enter(struct np__seam_call *c);
-/* Ends it: result and err set, injected says whether it was failed. */
-void np__seam_leave(struct np__seam_call *c);
+/* Starts a call of function fn (an index in np__seam_fns) with nargs
+ * arguments: fills c and returns the error to inject, or 0 to make the
+ * real call. */
+long np__seam_enter(struct np__seam_call *c, int fn, const uintptr_t *args,
+                    int nargs);
+/* Ends it with its result and error; faulted says whether the seam
+ * failed it. */
+void np__seam_leave(struct np__seam_call *c, intptr_t result, long err,
+                    int faulted);
 /* Counts an allocation (+1) or a free (-1) made by a wrapped call. */
 void np__seam_count_alloc(int delta);
 

@@ -33,23 +33,11 @@ const struct np__seam_fn np__seam_fns[] = {
     {"getnameinfo", NP__MEM, ENOMEM}};
 const int np__seam_fn_total = FN_TOTAL_;
 
-/* Starts a call: fills c and returns the error to inject, or 0. */
-static long enter(struct np__seam_call *c, int fn, const uintptr_t *a, int n) {
-  memset(c, 0, sizeof(*c));
-  c->fn = fn;
-  c->nargs = n;
-  memcpy(c->arg, a, (size_t)n * sizeof(*a));
-  return np__seam_enter(c);
-}
-
 /* Ends a call with its result; errno is as the call (or the fault) left
  * it once the observer is done. */
 static void leave(struct np__seam_call *c, intptr_t result, int failed,
                   int injected) {
-  c->result = result;
-  c->err = failed ? errno : 0;
-  c->injected = injected;
-  np__seam_leave(c);
+  np__seam_leave(c, result, failed ? errno : 0, injected);
   if (failed)
     errno = (int)c->err;
 }
@@ -58,8 +46,8 @@ static void leave(struct np__seam_call *c, intptr_t result, int failed,
   ret np__seam_##name params {                                                \
     const uintptr_t np__a[] = {rec};                                          \
     struct np__seam_call np__c;                                               \
-    long np__inj = enter(&np__c, FN_##name, np__a,                            \
-                         (int)(sizeof(np__a) / sizeof(np__a[0])));            \
+    long np__inj = np__seam_enter(&np__c, FN_##name, np__a,                   \
+                                  (int)(sizeof(np__a) / sizeof(np__a[0])));   \
     ret np__r;                                                                \
                                                                               \
     if (np__inj != 0) {                                                       \
@@ -91,7 +79,7 @@ int np__seam_open(const char *path, int flags, ...) {
   a[0] = (uintptr_t)path;
   a[1] = (uintptr_t)flags;
   a[2] = (uintptr_t)mode;
-  inj = enter(&c, FN_open, a, 3);
+  inj = np__seam_enter(&c, FN_open, a, 3);
   if (inj != 0) {
     errno = (int)inj;
     leave(&c, -1, 1, 1);
@@ -111,7 +99,7 @@ int np__seam_close(int fd) {
   int r;
 
   a[0] = (uintptr_t)fd;
-  inj = enter(&c, FN_close, a, 1);
+  inj = np__seam_enter(&c, FN_close, a, 1);
   r = close(fd);
   if (inj != 0) {
     errno = (int)inj;
@@ -134,7 +122,7 @@ int np__seam_getaddrinfo(const char *host, const char *port,
   a[1] = (uintptr_t)port;
   a[2] = (uintptr_t)hints;
   a[3] = (uintptr_t)out;
-  inj = enter(&c, FN_getaddrinfo, a, 4);
+  inj = np__seam_enter(&c, FN_getaddrinfo, a, 4);
   if (inj != 0) {
     errno = (int)inj;
     r = inj == ENOMEM ? EAI_MEMORY : EAI_SYSTEM;
@@ -153,7 +141,7 @@ void np__seam_freeaddrinfo(struct addrinfo *ai) {
   struct np__seam_call c;
 
   a[0] = (uintptr_t)ai;
-  (void)enter(&c, FN_freeaddrinfo, a, 1);
+  (void)np__seam_enter(&c, FN_freeaddrinfo, a, 1);
   if (ai != NULL)
     np__seam_count_alloc(-1);
   freeaddrinfo(ai);
@@ -168,7 +156,7 @@ int np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
       (uintptr_t)sa,   (uintptr_t)salen,   (uintptr_t)host, (uintptr_t)hostlen,
       (uintptr_t)serv, (uintptr_t)servlen, (uintptr_t)flags};
   struct np__seam_call c;
-  long inj = enter(&c, FN_getnameinfo, a, 7);
+  long inj = np__seam_enter(&c, FN_getnameinfo, a, 7);
   int r;
 
   if (inj != 0) {

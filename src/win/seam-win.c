@@ -66,22 +66,6 @@ static NTSTATUS nt_status(long e) {
   return (NTSTATUS)0xC000009AL;   /* STATUS_INSUFFICIENT_RESOURCES */
 }
 
-static long enter(struct np__seam_call *c, int fn, const uintptr_t *a, int n) {
-  memset(c, 0, sizeof(*c));
-  c->fn = fn;
-  c->nargs = n;
-  memcpy(c->arg, a, (size_t)n * sizeof(*a));
-  return np__seam_enter(c);
-}
-
-static void leave(struct np__seam_call *c, intptr_t result, long err,
-                  int injected) {
-  c->result = result;
-  c->err = err;
-  c->injected = injected;
-  np__seam_leave(c);
-}
-
 /* The last error is captured right after the call and set again after
  * the observer, even on success (CreateFileW reports
  * ERROR_ALREADY_EXISTS that way). */
@@ -89,19 +73,19 @@ static void leave(struct np__seam_call *c, intptr_t result, long err,
   ret WINAPI np__seam_##name params {                                         \
     const uintptr_t np__a[] = {rec};                                          \
     struct np__seam_call np__c;                                               \
-    long np__inj = enter(&np__c, FN_##name, np__a,                            \
-                         (int)(sizeof(np__a) / sizeof(np__a[0])));            \
+    long np__inj = np__seam_enter(&np__c, FN_##name, np__a,                   \
+                                  (int)(sizeof(np__a) / sizeof(np__a[0])));   \
     long np__e;                                                               \
     ret np__r;                                                                \
                                                                               \
     if (np__inj != 0) {                                                       \
-      leave(&np__c, (intptr_t)(fail), np__inj, 1);                            \
+      np__seam_leave(&np__c, (intptr_t)(fail), np__inj, 1);                   \
       kind##_set(np__inj);                                                    \
       return fail;                                                            \
     }                                                                         \
     np__r = name args;                                                        \
     np__e = kind##_get();                                                     \
-    leave(&np__c, (intptr_t)np__r, np__r == (fail) ? np__e : 0, 0);           \
+    np__seam_leave(&np__c, (intptr_t)np__r, np__r == (fail) ? np__e : 0, 0);  \
     kind##_set(np__e);                                                        \
     return np__r;                                                             \
   }
@@ -112,13 +96,13 @@ NP__SEAM_WIN_FNS(NP__SEAM_DEFINE)
 BOOL WINAPI np__seam_CloseHandle(HANDLE h) {
   const uintptr_t a[] = {(uintptr_t)h};
   struct np__seam_call c;
-  long inj = enter(&c, FN_CloseHandle, a, 1);
+  long inj = np__seam_enter(&c, FN_CloseHandle, a, 1);
   BOOL ok = CloseHandle(h);
   long e = ok ? 0 : W32_get();
 
   if (inj != 0)
     ok = FALSE, e = inj;
-  leave(&c, ok, e, inj != 0);
+  np__seam_leave(&c, ok, e, inj != 0);
   W32_set(e);
   return ok;
 }
@@ -126,13 +110,13 @@ BOOL WINAPI np__seam_CloseHandle(HANDLE h) {
 int WINAPI np__seam_closesocket(SOCKET s) {
   const uintptr_t a[] = {(uintptr_t)s};
   struct np__seam_call c;
-  long inj = enter(&c, FN_closesocket, a, 1);
+  long inj = np__seam_enter(&c, FN_closesocket, a, 1);
   int r = closesocket(s);
   long e = r == 0 ? 0 : WSA_get();
 
   if (inj != 0)
     r = SOCKET_ERROR, e = inj;
-  leave(&c, r, e, inj != 0);
+  np__seam_leave(&c, r, e, inj != 0);
   WSA_set(e);
   return r;
 }
@@ -141,15 +125,15 @@ int WINAPI np__seam_closesocket(SOCKET s) {
 int WINAPI np__seam_WSAStartup(WORD v, LPWSADATA data) {
   const uintptr_t a[] = {(uintptr_t)v, (uintptr_t)data};
   struct np__seam_call c;
-  long inj = enter(&c, FN_WSAStartup, a, 2);
+  long inj = np__seam_enter(&c, FN_WSAStartup, a, 2);
   int r;
 
   if (inj != 0) {
-    leave(&c, inj, inj, 1);
+    np__seam_leave(&c, inj, inj, 1);
     return (int)inj;
   }
   r = WSAStartup(v, data);
-  leave(&c, r, r, 0);
+  np__seam_leave(&c, r, r, 0);
   return r;
 }
 
@@ -161,18 +145,18 @@ int WINAPI np__seam_getaddrinfo(const char *host, const char *port,
   const uintptr_t a[] = {(uintptr_t)host, (uintptr_t)port, (uintptr_t)hints,
                          (uintptr_t)out};
   struct np__seam_call c;
-  long inj = enter(&c, FN_getaddrinfo, a, 4);
+  long inj = np__seam_enter(&c, FN_getaddrinfo, a, 4);
   int r;
 
   if (inj != 0) {
-    leave(&c, inj, inj, 1);
+    np__seam_leave(&c, inj, inj, 1);
     WSA_set(inj);
     return (int)inj;
   }
   r = getaddrinfo(host, port, hints, out);
   if (r == 0)
     np__seam_count_alloc(1);
-  leave(&c, r, r, 0);
+  np__seam_leave(&c, r, r, 0);
   WSA_set(r);
   return r;
 }
@@ -181,11 +165,11 @@ void WINAPI np__seam_freeaddrinfo(struct addrinfo *ai) {
   const uintptr_t a[] = {(uintptr_t)ai};
   struct np__seam_call c;
 
-  (void)enter(&c, FN_freeaddrinfo, a, 1);
+  (void)np__seam_enter(&c, FN_freeaddrinfo, a, 1);
   if (ai != NULL)
     np__seam_count_alloc(-1);
   freeaddrinfo(ai);
-  leave(&c, 0, 0, 0);
+  np__seam_leave(&c, 0, 0, 0);
 }
 
 /* getnameinfo, too, returns its error (and sets it). */
@@ -196,16 +180,16 @@ int WINAPI np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
       (uintptr_t)sa,   (uintptr_t)salen,   (uintptr_t)host, (uintptr_t)hostlen,
       (uintptr_t)serv, (uintptr_t)servlen, (uintptr_t)flags};
   struct np__seam_call c;
-  long inj = enter(&c, FN_getnameinfo, a, 7);
+  long inj = np__seam_enter(&c, FN_getnameinfo, a, 7);
   int r;
 
   if (inj != 0) {
-    leave(&c, inj, inj, 1);
+    np__seam_leave(&c, inj, inj, 1);
     WSA_set(inj);
     return (int)inj;
   }
   r = getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  leave(&c, r, r, 0);
+  np__seam_leave(&c, r, r, 0);
   WSA_set(r);
   return r;
 }
@@ -216,13 +200,13 @@ BOOL WINAPI np__seam_ConvertStringSecurityDescriptorToSecurityDescriptorW(
     LPCWSTR s, DWORD rev, PSECURITY_DESCRIPTOR *sd, PULONG n) {
   const uintptr_t a[] = {(uintptr_t)s, rev, (uintptr_t)sd, (uintptr_t)n};
   struct np__seam_call c;
-  long inj =
-      enter(&c, FN_ConvertStringSecurityDescriptorToSecurityDescriptorW, a, 4);
+  long inj = np__seam_enter(
+      &c, FN_ConvertStringSecurityDescriptorToSecurityDescriptorW, a, 4);
   BOOL ok;
   long e;
 
   if (inj != 0) {
-    leave(&c, FALSE, inj, 1);
+    np__seam_leave(&c, FALSE, inj, 1);
     W32_set(inj);
     return FALSE;
   }
@@ -230,7 +214,7 @@ BOOL WINAPI np__seam_ConvertStringSecurityDescriptorToSecurityDescriptorW(
   e = ok ? 0 : W32_get();
   if (ok)
     np__seam_count_alloc(1);
-  leave(&c, ok, e, 0);
+  np__seam_leave(&c, ok, e, 0);
   W32_set(e);
   return ok;
 }
@@ -238,12 +222,12 @@ BOOL WINAPI np__seam_ConvertStringSecurityDescriptorToSecurityDescriptorW(
 BOOL WINAPI np__seam_ConvertSidToStringSidW(PSID sid, LPWSTR *s) {
   const uintptr_t a[] = {(uintptr_t)sid, (uintptr_t)s};
   struct np__seam_call c;
-  long inj = enter(&c, FN_ConvertSidToStringSidW, a, 2);
+  long inj = np__seam_enter(&c, FN_ConvertSidToStringSidW, a, 2);
   BOOL ok;
   long e;
 
   if (inj != 0) {
-    leave(&c, FALSE, inj, 1);
+    np__seam_leave(&c, FALSE, inj, 1);
     W32_set(inj);
     return FALSE;
   }
@@ -251,7 +235,7 @@ BOOL WINAPI np__seam_ConvertSidToStringSidW(PSID sid, LPWSTR *s) {
   e = ok ? 0 : W32_get();
   if (ok)
     np__seam_count_alloc(1);
-  leave(&c, ok, e, 0);
+  np__seam_leave(&c, ok, e, 0);
   W32_set(e);
   return ok;
 }
@@ -261,11 +245,11 @@ HLOCAL WINAPI np__seam_LocalFree(HLOCAL p) {
   struct np__seam_call c;
   HLOCAL r;
 
-  (void)enter(&c, FN_LocalFree, a, 1);
+  (void)np__seam_enter(&c, FN_LocalFree, a, 1);
   if (p != NULL)
     np__seam_count_alloc(-1);
   r = LocalFree(p);
-  leave(&c, (intptr_t)r, 0, 0);
+  np__seam_leave(&c, (intptr_t)r, 0, 0);
   return r;
 }
 
@@ -278,15 +262,15 @@ NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
   const uintptr_t a[] = {
       NP__U10(h, ev, apc, ctx, io, code, in, inn, out, outn)};
   struct np__seam_call c;
-  long inj = enter(&c, FN_NtDeviceIoControlFile, a, 10);
+  long inj = np__seam_enter(&c, FN_NtDeviceIoControlFile, a, 10);
   NTSTATUS st;
 
   if (inj != 0) {
     st = nt_status(inj);
-    leave(&c, st, st, 1);
+    np__seam_leave(&c, st, st, 1);
     return st;
   }
   st = NtDeviceIoControlFile(h, ev, apc, ctx, io, code, in, inn, out, outn);
-  leave(&c, st, st, 0);
+  np__seam_leave(&c, st, st, 0);
   return st;
 }
