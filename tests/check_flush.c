@@ -39,19 +39,38 @@ static unsigned char pattern(size_t i) {
   return (unsigned char)(x >> 13 ^ x >> 24);
 }
 
+/* Accepts the client waiting on l (registered in sp_ with token
+ * l_token). */
+static np_stream *accept_on(np_listener *l, uint64_t l_token, uint64_t token,
+                            uint32_t interest) {
+  np_stream *s = NULL;
+  int err;
+
+  while ((err = np_accept(l, token, interest, &s)) == NP_EAGAIN)
+    ck_assert(npt_wait_token(sp_, l_token, NP_READABLE, WAIT_MS) != 0);
+  ck_assert_int_eq(err, 0);
+  return s;
+}
+
 /* A listener in sp_, a client in cp_ and the server's end of it. */
 static void open_pair(uint32_t flags, np_listener **l, np_stream **c,
                       np_stream **s) {
   np_options o;
-  int err;
 
   memset(&o, 0, sizeof(o));
   o.flags = flags;
   ck_assert_int_eq(np_listen(sp_, name_, &o, TOK_L, l), 0);
   ck_assert_int_eq(np_connect(cp_, name_, &o, TOK_C, NP_WRITABLE, c), 0);
-  while ((err = np_accept(*l, TOK_S, NP_READABLE, s)) == NP_EAGAIN)
-    ck_assert(npt_wait_token(sp_, TOK_L, NP_READABLE, WAIT_MS) != 0);
-  ck_assert_int_eq(err, 0);
+  *s = accept_on(*l, TOK_L, TOK_S, NP_READABLE);
+}
+
+/* Checks n received bytes against the pattern from offset off. */
+static void check_pattern(const unsigned char *buf, size_t n, size_t off) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (buf[i] != pattern(off + i))
+      ck_abort_msg("byte %zu differs", off + i);
 }
 
 /* Writes the pattern until np_write refuses more; returns the count. */
@@ -78,12 +97,9 @@ static size_t read_available(np_stream *s, size_t off, int *eof) {
   static unsigned char buf[CHUNK];
   size_t got = 0;
   ptrdiff_t r;
-  ptrdiff_t i;
 
   while ((r = np_read(s, buf, sizeof(buf))) > 0) {
-    for (i = 0; i < r; i++)
-      if (buf[i] != pattern(off + got + (size_t)i))
-        ck_abort_msg("byte %zu differs", off + got + (size_t)i);
+    check_pattern(buf, (size_t)r, off + got);
     got += (size_t)r;
   }
   if (r == NP_EOF)
@@ -207,16 +223,13 @@ START_TEST(test_flush_keeps_edge) {
   np_stream *c, *s, *x, *xs;
   char name2[300], byte;
   size_t sent;
-  int err;
 
   open_pair(0, &l, &c, &s);
   npt_pipe_name(name2, sizeof(name2), "flush-live");
   ck_assert_int_eq(np_listen(sp_, name2, NULL, TOK_X, &l2), 0);
   ck_assert_int_eq(
       np_connect(cp_, name2, NULL, TOK_X, NP_READABLE | NP_EDGE, &x), 0);
-  while ((err = np_accept(l2, TOK_X, 0, &xs)) == NP_EAGAIN)
-    ck_assert(npt_wait_token(sp_, TOK_X, NP_READABLE, WAIT_MS) != 0);
-  ck_assert_int_eq(err, 0);
+  xs = accept_on(l2, TOK_X, TOK_X, 0);
   /* x has no data yet: the edge below can only come from the write. */
   ck_assert_int_eq(np_read(x, &byte, 1), NP_EAGAIN);
 
@@ -245,16 +258,14 @@ START_TEST(test_close_unblocks_a_peer_writing_back) {
   np_stream *c, *s;
   np_options o;
   size_t sent, got = 0, held = 0;
-  int err, eof = 0;
+  int eof = 0;
   uint64_t start;
 
   memset(&o, 0, sizeof(o));
   o.write_limit = 16384;
   ck_assert_int_eq(np_listen(sp_, name_, &o, TOK_L, &l), 0);
   ck_assert_int_eq(np_connect(cp_, name_, NULL, TOK_C, 0, &c), 0);
-  while ((err = np_accept(l, TOK_S, NP_READABLE, &s)) == NP_EAGAIN)
-    ck_assert(npt_wait_token(sp_, TOK_L, NP_READABLE, WAIT_MS) != 0);
-  ck_assert_int_eq(err, 0);
+  s = accept_on(l, TOK_L, TOK_S, NP_READABLE);
   sent = write_until_full(c);
   np_close(c);
   /* A bounded echo: the server stops reading while its ring is full and
@@ -282,11 +293,7 @@ START_TEST(test_close_unblocks_a_peer_writing_back) {
     if (held < RING) {
       r = np_read(s, ring + held, RING - held);
       if (r > 0) {
-        ptrdiff_t i;
-
-        for (i = 0; i < r; i++)
-          if (ring[held + (size_t)i] != pattern(got + (size_t)i))
-            ck_abort_msg("byte %zu differs", got + (size_t)i);
+        check_pattern(ring + held, (size_t)r, got);
         got += (size_t)r;
         held += (size_t)r;
         moved = 1;
