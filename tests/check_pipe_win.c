@@ -1028,6 +1028,49 @@ START_TEST(test_pipe_win_first_read_waits_for_poll) {
 }
 END_TEST
 
+/* An np_read that takes exactly what the last read brought leaves the
+ * next read for the poller's next OS wait or np_read: a client closed
+ * after reading its reply makes no read it would have to cancel.  One
+ * with room to spare reads on at once, and the bytes are all there. */
+START_TEST(test_pipe_win_exact_read_defers_next) {
+  np_listener *l;
+  np_stream *c, *s;
+  np_event ev[8];
+  struct np__pipe *p;
+  char in[8];
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, NP_READABLE, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  p = pipe_of(c);
+  ck_assert_int_eq(np_write(s, "y", 1), 1);
+  ck_assert_int_eq(read_next(c, TOK_C, in, 1), 1);
+  ck_assert_int_eq(in[0], 'y');
+  ck_assert_int_eq(p->rstate, NP__READ_IDLE);
+  ck_assert_int_eq(p->rdeferred, 1);
+  /* The wait starts it; bytes written meanwhile are not lost. */
+  ck_assert_int_eq(np_write(s, "zz", 2), 2);
+  ck_assert_int_ge(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(p->rdeferred, 0);
+  ck_assert_int_eq(read_next(c, TOK_C, in, sizeof(in)), 2);
+  ck_assert_int_eq(memcmp(in, "zz", 2), 0);
+  /* Room to spare: the next read (a probe) is in flight already. */
+  ck_assert_int_eq(p->rdeferred, 0);
+  ck_assert_int_eq(p->rstate, NP__READ_PROBE);
+  /* Exact again, then np_read itself starts the deferred read. */
+  ck_assert_int_eq(np_write(s, "ab", 2), 2);
+  ck_assert_int_eq(read_next(c, TOK_C, in, 2), 2);
+  ck_assert_int_eq(p->rdeferred, 1);
+  ck_assert_int_eq(np_read(c, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(p->rdeferred, 0);
+  ck_assert_int_eq(p->rstate, NP__READ_PROBE);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* Bulk traffic grows the read buffer past 64 KiB; quiet traffic shrinks
  * it; an idle byte stream waits with its probe and no buffer. */
 START_TEST(test_pipe_win_read_buffer_adapts) {
@@ -1305,6 +1348,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_message_sizes);
   tcase_add_test(tc, test_pipe_win_read_buffer_adapts);
   tcase_add_test(tc, test_pipe_win_first_read_waits_for_poll);
+  tcase_add_test(tc, test_pipe_win_exact_read_defers_next);
   tcase_add_test(tc, test_pipe_win_small_message_rides_probe);
   tcase_add_test(tc, test_pipe_win_bufpool_classes_and_limit);
   return npt_run(su);

@@ -14,10 +14,12 @@
  * again, and a read no larger than a probe sends the stream back to
  * its probe.
  *
- * A new stream's first read waits for the poller's next OS wait (or an
- * np_read): readiness can only be seen from there, and a connection
- * that is accepted and closed at once then makes no read at all (each
- * is a wineserver round trip under Wine, and so is its cancel).
+ * A read that is not needed yet waits for the poller's next OS wait (or
+ * an np_read): a new stream's first, and the next one after np_read
+ * took everything.  Readiness can only be seen from there, and a
+ * connection that is accepted and closed at once, or closed after its
+ * reply, then makes no read it must cancel (each is a wineserver round
+ * trip under Wine, and so is the cancel).
  *
  * Message mode.  A zero-byte read would swallow an empty message, so the
  * read in flight always has a buffer.  When a message is larger, the
@@ -336,7 +338,11 @@ static void read_done(struct np__op *op, DWORD err, DWORD bytes) {
   np__pipe_op_end(p);
 }
 
-/* Everything in rbuf was consumed: start over. */
+/* Everything in rbuf was consumed: start over, at the next OS wait or
+ * np_read.  An np_read that still has room goes on at once; one that
+ * took exactly what was there leaves the next read to whichever call
+ * needs it, so a request/reply stream closed after its reply makes no
+ * read it would then have to cancel. */
 static void drained(struct np__pipe *p) {
   p->rlen = p->roff = 0;
   p->rstate = NP__READ_IDLE;
@@ -344,7 +350,7 @@ static void drained(struct np__pipe *p) {
    * message made large gives it back. */
   if ((!p->message && !p->rfull) || p->rcap > p->rsize)
     rbuf_put(p);
-  np__pipe_read_arm(p);
+  np__pipe_read_defer(p);
 }
 
 /* Copies out what rbuf holds.  Message mode: the whole message or

@@ -62,7 +62,7 @@ void np__iocp_linger_add(np_poll *poll, struct np__linger *l);
 void np__iocp_linger_remove(np_poll *poll, struct np__linger *l);
 
 struct np__pipe;
-/* The head of the poller's list of pipe ends whose first read waits for
+/* The head of the poller's list of pipe ends whose next read waits for
  * the next OS wait (pipe-read.c, np__pipe_read_defer); the poller runs
  * np__pipe_read_deferred before each wait. */
 struct np__pipe **np__iocp_deferred(np_poll *poll);
