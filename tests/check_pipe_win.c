@@ -1071,6 +1071,51 @@ START_TEST(test_pipe_win_exact_read_defers_next) {
 }
 END_TEST
 
+/* A deferred read that completes at once ends the wait without asking
+ * the port, but only every other wait: a stream whose reads keep
+ * completing at once cannot starve completions queued for others. */
+START_TEST(test_pipe_win_deferred_reads_do_not_starve_port) {
+  np_listener *l;
+  np_stream *ca, *cb, *sa, *sb;
+  np_event ev[8];
+  char in[8];
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &ca), 0);
+  sa = accept_one(l, TOK_S, NP_READABLE);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &cb), 0);
+  sb = accept_one(l, TOK_S + 1, NP_READABLE);
+  /* Both reads in flight, and a wait that asks the port. */
+  ck_assert_int_eq(np_read(sa, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(np_read(sb, in, sizeof(in)), NP_EAGAIN);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  /* An exact read defers sa's next read. */
+  ck_assert_int_eq(np_write(ca, "aa", 2), 2);
+  ck_assert_int_eq(read_next(sa, TOK_S, in, 2), 2);
+  /* sb's completion waits in the port; sa's bytes are there. */
+  ck_assert_int_eq(np_write(cb, "b", 1), 1);
+  ck_assert_int_eq(np_write(ca, "aa", 2), 2);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, WAIT_MS), 1);
+  ck_assert_uint_eq(ev[0].token, TOK_S);
+  ck_assert_int_eq(np_read(sa, in, 2), 2);
+  /* Exact again: sa's next read is deferred and completes at once, and
+   * this time the port is asked too. */
+  ck_assert_int_eq(np_write(ca, "aa", 2), 2);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, WAIT_MS), 2);
+  ck_assert_uint_eq(ev[0].token + ev[1].token, 2 * TOK_S + 1);
+  ck_assert_int_eq(np_read(sa, in, sizeof(in)), 2);
+  ck_assert_int_eq(memcmp(in, "aa", 2), 0);
+  ck_assert_int_eq(np_read(sb, in, sizeof(in)), 1);
+  ck_assert_int_eq(in[0], 'b');
+  np_close(sa);
+  np_close(sb);
+  np_close(ca);
+  np_close(cb);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* Bulk traffic grows the read buffer past 64 KiB; quiet traffic shrinks
  * it; an idle byte stream waits with its probe and no buffer. */
 START_TEST(test_pipe_win_read_buffer_adapts) {
@@ -1349,6 +1394,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_read_buffer_adapts);
   tcase_add_test(tc, test_pipe_win_first_read_waits_for_poll);
   tcase_add_test(tc, test_pipe_win_exact_read_defers_next);
+  tcase_add_test(tc, test_pipe_win_deferred_reads_do_not_starve_port);
   tcase_add_test(tc, test_pipe_win_small_message_rides_probe);
   tcase_add_test(tc, test_pipe_win_bufpool_classes_and_limit);
   return npt_run(su);

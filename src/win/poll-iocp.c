@@ -24,6 +24,7 @@ struct np_poll {
   struct np__linger *lingering; /* np__iocp_linger_add */
   struct np__bufpool pool;
   struct np__pipe *deferred; /* np__iocp_deferred */
+  int skipped_os; /* the last OS wait was left out (np__backend_poll_os) */
 };
 
 static nt_to_dos_fn nt_to_dos;
@@ -191,13 +192,25 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
   ULONG n = 0, i;
   int woken = 0;
 
-  /* Deferred first reads start now; one that completes at once makes
-   * its stream ready, and then this wait must not block. */
+  /* Deferred reads start now; one that completes at once makes its
+   * stream ready, and then this wait must not block.  When that is all
+   * there is to report, the port is not even asked (under Wine an empty
+   * look is two wineserver round trips), but only every other time, so
+   * that streams whose reads keep completing at once cannot starve the
+   * completions queued for the others. */
   if (poll->deferred != NULL) {
+    int was_queued = np__core_has_queued(&poll->core);
+
     np__pipe_read_deferred(poll);
-    if (np__core_has_queued(&poll->core))
+    if (np__core_has_queued(&poll->core)) {
+      if (!was_queued && !poll->skipped_os) {
+        poll->skipped_os = 1;
+        return 0;
+      }
       timeout_ms = 0;
+    }
   }
+  poll->skipped_os = 0;
   if (!GetQueuedCompletionStatusEx(poll->port, entries, ENTRY_BATCH, &n,
                                    timeout_ms < 0 ? INFINITE
                                                   : (DWORD)timeout_ms,
