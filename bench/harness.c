@@ -14,18 +14,20 @@
 
 #define SPIN_MAX 64
 
-struct bh_config bh_cfg = {0, 5, 0.2, 0, 10000, NULL, NULL, "bench"};
+struct bh_config bh_cfg = {0, 5, 0.2, 0, 10000, NULL, NULL, NULL, "bench"};
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: %s [--quick] [--rounds N] [--seconds S] [--spin]\n"
-          "       [--ends N] [--only TEXT]\n"
+          "       [--ends N] [--only TEXT] [--family LIST]\n"
           "  --quick      ~20 ms rounds and 1,000 scale ends (smoke run)\n"
           "  --rounds N   interleaved rounds, at least 5 for a result\n"
           "  --seconds S  seconds per measurement (default 0.2)\n"
           "  --spin       keep every CPU busy at idle priority\n"
           "  --ends N     registered pipe ends in the scale case\n"
-          "  --only TEXT  run only the cases whose name contains TEXT\n",
+          "  --only TEXT  run only the cases whose name contains TEXT\n"
+          "  --family LIST  run only these families (comma-separated names),\n"
+          "               for profiling; ratios need npipe and a baseline\n",
           bh_cfg.argv0);
 }
 
@@ -57,6 +59,10 @@ static int parse_valued(const char *opt, const char *val, int *seconds_set) {
     bh_cfg.only = val;
     return need_value(opt, val);
   }
+  if (strcmp(opt, "--family") == 0) {
+    bh_cfg.family = val;
+    return need_value(opt, val);
+  }
   if (strcmp(opt, "--child") == 0) {
     bh_cfg.child = val;
     return need_value(opt, val);
@@ -76,7 +82,7 @@ static int parse_valued(const char *opt, const char *val, int *seconds_set) {
 
 int bh_config_parse(int argc, char **argv) {
   static const char *const valued[] = {"--rounds", "--seconds", "--ends",
-                                       "--only", "--child"};
+                                       "--only", "--family", "--child"};
   int seconds_set = 0, ends_set = 0;
   int i;
 

@@ -18,6 +18,7 @@ struct bh_config {
   int spin;          /* --spin: keep every CPU busy at idle priority */
   int ends;          /* --ends N: registered ends in the scale case */
   const char *only;  /* --only TEXT: cases whose name contains TEXT */
+  const char *family; /* --family LIST: only these families run */
   const char *child; /* --child FAMILY: one scale run, result on stdout */
   const char *argv0; /* the program, for messages */
 };
