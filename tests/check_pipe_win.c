@@ -60,6 +60,8 @@ static DWORD fail_create_with;   /* fail CreateNamedPipeW with this */
 static int fail_create_on = -1;  /* ... on this call */
 static const wchar_t *fake_host; /* CreateFileW on it fails */
 static int fn_create_pipe, fn_create_file, fn_connect_pipe; /* seam ids */
+static int fn_dequeue; /* GetQueuedCompletionStatusEx */
+static int ndequeues;
 
 static void copy_name(wchar_t *dst, LPCWSTR src) {
   wcsncpy(dst, src, 299);
@@ -137,11 +139,13 @@ static long recorder(struct np__seam_call *c, int after, void *ctx) {
     return on_create_file(c, after);
   if (c->fn == fn_connect_pipe && after && nconnects < MAX_CALLS)
     connect_errs[nconnects++] = c->result ? 0 : (DWORD)c->err;
+  if (c->fn == fn_dequeue && !after)
+    ndequeues++;
   return 0;
 }
 
 static void reset_records(void) {
-  npcalls = nfcalls = nconnects = 0;
+  npcalls = nfcalls = nconnects = ndequeues = 0;
   early_mode = EARLY_NONE;
   fail_create_on = -1;
   fake_host = NULL;
@@ -157,6 +161,8 @@ static void setup(void) {
   fn_create_pipe = np__seam_fn_id("CreateNamedPipeW");
   fn_create_file = np__seam_fn_id("CreateFileW");
   fn_connect_pipe = np__seam_fn_id("ConnectNamedPipe");
+  fn_dequeue = np__seam_fn_id("GetQueuedCompletionStatusEx");
+  ck_assert_int_ge(fn_dequeue, 0);
   ck_assert_int_ge(fn_create_pipe, 0);
   ck_assert_int_ge(fn_create_file, 0);
   ck_assert_int_ge(fn_connect_pipe, 0);
@@ -1116,6 +1122,44 @@ START_TEST(test_pipe_win_deferred_reads_do_not_starve_port) {
 }
 END_TEST
 
+/* A wait that may not block asks the port only when something can be
+ * in it: an operation in flight or a posted wake-up.  Either way the
+ * answer is the same, and nothing that could arrive is missed. */
+START_TEST(test_pipe_win_empty_port_not_asked) {
+  np_listener *l;
+  np_stream *c, *s;
+  np_event ev[8];
+  char in[8];
+
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(ndequeues, 0);
+  /* A wake-up is a packet: it is taken, and reported as no event. */
+  ck_assert_int_eq(np_poll_wake(poll_), 0);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(ndequeues, 1);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(ndequeues, 1);
+  /* A listener's connect is in flight: every wait asks. */
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(ndequeues, 2);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, NP_READABLE, &c), 0);
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np_write(s, "y", 1), 1);
+  ck_assert_int_eq(read_next(c, TOK_C, in, 1), 1);
+  np_close(c);
+  np_close(s);
+  np_listener_close(l);
+  /* Everything closed and come back: the port is not asked again. */
+  while (np_poll_wait(poll_, ev, 8, 50) > 0)
+    ;
+  ndequeues = 0;
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(ndequeues, 0);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* Bulk traffic grows the read buffer past 64 KiB; quiet traffic shrinks
  * it; an idle byte stream waits with its probe and no buffer. */
 START_TEST(test_pipe_win_read_buffer_adapts) {
@@ -1395,6 +1439,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_first_read_waits_for_poll);
   tcase_add_test(tc, test_pipe_win_exact_read_defers_next);
   tcase_add_test(tc, test_pipe_win_deferred_reads_do_not_starve_port);
+  tcase_add_test(tc, test_pipe_win_empty_port_not_asked);
   tcase_add_test(tc, test_pipe_win_small_message_rides_probe);
   tcase_add_test(tc, test_pipe_win_bufpool_classes_and_limit);
   return npt_run(su);

@@ -211,6 +211,12 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
     }
   }
   poll->skipped_os = 0;
+  /* Nothing in flight and no wake-up posted: no packet of ours can be in
+   * the port, and a look that may not wait is left out (under Wine it is
+   * two wineserver round trips, which an event loop that polls after
+   * closing its last stream would pay for nothing). */
+  if (timeout_ms == 0 && poll->ops_in_flight == 0 && !poll->wake_pending)
+    return 0;
   if (!GetQueuedCompletionStatusEx(poll->port, entries, ENTRY_BATCH, &n,
                                    timeout_ms < 0 ? INFINITE
                                                   : (DWORD)timeout_ms,
