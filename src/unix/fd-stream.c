@@ -160,16 +160,17 @@ ssize_t np__fd_recv(struct np__fd_stream *s, struct iovec *iov, int iovcnt,
   int resets = 0;
   ssize_t n;
 
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = iov;
-  mh.msg_iovlen = (size_t)iovcnt;
   for (;;) {
     /* One buffer: recv(2) spares the kernel importing a msghdr. */
-    if (iovcnt == 1)
+    if (iovcnt == 1) {
       n = recv(s->watch.fd, iov[0].iov_base, iov[0].iov_len,
                flags | MSG_DONTWAIT);
-    else
+    } else {
+      memset(&mh, 0, sizeof(mh));
+      mh.msg_iov = iov;
+      mh.msg_iovlen = (size_t)iovcnt;
       n = recvmsg(s->watch.fd, &mh, flags | MSG_DONTWAIT);
+    }
     if (n >= 0)
       return n;
     if (errno == EINTR)
