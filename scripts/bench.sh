@@ -134,7 +134,9 @@ run_wine() {
 
 machine() {
   commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  if [ -n "$(git -C "$top" status --porcelain 2>/dev/null)" ]; then
+  # The results file is this script's own output: not a change.
+  if [ -n "$(git -C "$top" status --porcelain -- . ':!bench/RESULTS.md' \
+    2>/dev/null)" ]; then
     commit="$commit (with uncommitted changes)"
   fi
   model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
