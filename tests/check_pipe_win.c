@@ -1084,6 +1084,7 @@ START_TEST(test_pipe_win_deferred_reads_do_not_starve_port) {
   np_listener *l;
   np_stream *ca, *cb, *sa, *sb;
   np_event ev[8];
+  uint64_t t0;
   char in[8];
 
   ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
@@ -1113,6 +1114,19 @@ START_TEST(test_pipe_win_deferred_reads_do_not_starve_port) {
   ck_assert_int_eq(memcmp(in, "aa", 2), 0);
   ck_assert_int_eq(np_read(sb, in, sizeof(in)), 1);
   ck_assert_int_eq(in[0], 'b');
+  /* A posted wake-up is taken by the wait it ends, even one that only a
+   * deferred read made ready: the wait after it blocks again. */
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 0);
+  ck_assert_int_eq(np_write(ca, "cc", 2), 2);
+  ck_assert_int_eq(read_next(sa, TOK_S, in, 2), 2);
+  ck_assert_int_eq(np_write(ca, "dd", 2), 2);
+  ck_assert_int_eq(np_poll_wake(poll_), 0);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 1);
+  ck_assert_uint_eq(ev[0].token, TOK_S);
+  ck_assert_int_eq(np_read(sa, in, sizeof(in)), 2);
+  t0 = npt_now_ms();
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 300), 0);
+  ck_assert_uint_ge(npt_now_ms() - t0, 200);
   np_close(sa);
   np_close(sb);
   np_close(ca);
