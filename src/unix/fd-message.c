@@ -110,11 +110,18 @@ static ptrdiff_t empty_or_end(struct np__fd_stream *s) {
   struct pollfd p;
   unsigned char hdr;
   struct iovec iov;
+  int r;
 
   p.fd = s->watch.fd;
   p.events = POLLRDHUP;
   p.revents = 0;
-  if (poll(&p, 1, 0) != 0)
+  do
+    r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  /* A failed look decides nothing: the packet or end is still there. */
+  if (r < 0)
+    return np__error_from_errno();
+  if (r > 0)
     return np__fd_recv_end(s, 0);
   iov.iov_base = &hdr;
   iov.iov_len = 1;

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -120,7 +121,11 @@
     NP__U1(path))                                                             \
   X(int, nanosleep, -1, NP__ANY | NP__INTR, EINTR,                            \
     (const struct timespec *req, struct timespec *rem), (req, rem),           \
-    NP__U2(req, rem))
+    NP__U2(req, rem))                                                         \
+  X(int, fcntl, -1, NP__ANY | NP__FD, EBADF, (int fd, int cmd, int arg),      \
+    (fd, cmd, arg), NP__U3(fd, cmd, arg))                                     \
+  X(int, poll, -1, NP__MEM | NP__INTR, ENOMEM,                                \
+    (struct pollfd *fds, nfds_t n, int ms), (fds, n, ms), NP__U3(fds, n, ms))
 
 /* The declarations of the pattern's wrappers. */
 #define NP__SEAM_DECLARE(ret, name, fail, cls, err, params, args, rec)        \
@@ -166,6 +171,9 @@ int np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
 #define flock(...) NP__SEAM_CALL(flock, __VA_ARGS__)
 #define unlink(...) NP__SEAM_CALL(unlink, __VA_ARGS__)
 #define nanosleep(...) NP__SEAM_CALL(nanosleep, __VA_ARGS__)
+/* Every fcntl call here passes an int third argument. */
+#define fcntl(...) NP__SEAM_CALL(fcntl, __VA_ARGS__)
+#define poll(...) NP__SEAM_CALL(poll, __VA_ARGS__)
 #define open(...) NP__SEAM_CALL(open, __VA_ARGS__)
 #define close(...) NP__SEAM_CALL(close, __VA_ARGS__)
 #define getaddrinfo(...) NP__SEAM_CALL(getaddrinfo, __VA_ARGS__)
