@@ -371,6 +371,135 @@ static void run_pipe_script(struct run *r) {
   np_poll_free(r->poll);
 }
 
+/* ---- the busy-server script ----------------------------------------------
+ */
+
+#define BUSY_WAIT_MS 30
+#define BUSY_MAX 4 /* clients that may fit before the name is busy */
+#define BUSY_TOK 100 /* + i: client i, outside by_tok */
+
+/* Accepts the next connection into tok while the clients c[0, n) wait
+ * in the backlog.  The server may refuse one (its credentials could not
+ * be read, say): that client sees its end, and the script ends with
+ * what its read says. */
+static int busy_accept(struct run *r, np_stream *const *c, int n,
+                       uint64_t tok) {
+  uint64_t deadline = npt_now_ms() + (uint64_t)wait_ms();
+
+  for (;;) {
+    np_event ev[16];
+    uint64_t now = npt_now_ms();
+    int e = np_accept(r->l, tok, NP_READABLE | NP_WRITABLE, &r->by_tok[tok]);
+    int k;
+
+    if (e == 0 || check(r, "np_accept", e))
+      return e != 0;
+    if (now >= deadline) {
+      r->where = "accepting a waiting client";
+      r->hung = 1;
+      return 1;
+    }
+    e = np_poll_wait(r->poll, ev, 16, (int)(deadline - now));
+    if (check(r, "np_poll_wait", e))
+      return 1;
+    for (k = 0; k < e; k++) {
+      uint64_t t = ev[k].token;
+      unsigned char b[1];
+
+      if (t >= BUSY_TOK && t < BUSY_TOK + (uint64_t)n &&
+          (ev[k].events & (NP_HUP | NP_ERR))) {
+        ptrdiff_t rc = np_read(c[t - BUSY_TOK], b, 1);
+
+        /* Not "np_read ...": NP_EAGAIN here is an error too. */
+        return check(r, "refused: np_read", rc < 0 ? rc : NP_EIO);
+      }
+    }
+  }
+}
+
+/* A listener with a backlog of one: clients that do not wait connect
+ * until the name is busy (NP_EBUSY); one that waits briefly times out
+ * (NP_ETIMEDOUT); once a client is accepted, one that waits gets in and
+ * its byte arrives.  Sweeps the waiting connect (a blocking connect(2)
+ * on POSIX, WaitNamedPipe and its back-off on Windows). */
+static int busy_session(struct run *r, const char *name) {
+  np_stream *c[BUSY_MAX] = {NULL};
+  np_options lo, wo;
+  unsigned char b[1] = {0};
+  int i, n = 0, e, stop = 0;
+
+  memset(&lo, 0, sizeof(lo));
+  lo.backlog = 1;
+  memset(&wo, 0, sizeof(wo));
+  wo.flags = NP_OPT_WAIT_BUSY;
+  wo.timeout_ms = BUSY_WAIT_MS;
+  if (check(r, "np_listen (backlog 1)",
+            np_listen(r->poll, name, &lo, TOK_L, &r->l)))
+    return 1;
+  while (!stop && (e = np_connect(r->poll, name, NULL, BUSY_TOK + n,
+                                  NP_READABLE, &c[n])) != NP_EBUSY) {
+    stop = check(r, "np_connect (filling)", e);
+    if (!stop && ++n == BUSY_MAX)
+      r->corrupt = stop = 1; /* a backlog of one held them all */
+  }
+  if (!stop && n == 0)
+    r->corrupt = stop = 1;
+  if (!stop) {
+    np_stream *extra;
+
+    e = np_connect(r->poll, name, &wo, TOK_C, 0, &extra);
+    if (e == 0) {
+      np_close(extra);
+      r->corrupt = stop = 1;
+    }
+    else if (e != NP_ETIMEDOUT)
+      stop = check(r, "np_connect (busy)", e);
+  }
+  /* The clients that came first are accepted (and closed) in order; the
+   * first accept makes room for one that waits long enough. */
+  for (i = 0; i < n && !stop; i++) {
+    stop = busy_accept(r, c, n, TOK_S);
+    if (stop)
+      break;
+    np_close(r->by_tok[TOK_S]);
+    r->by_tok[TOK_S] = NULL;
+    if (i == 0) {
+      wo.timeout_ms = wait_ms();
+      stop = check(r, "np_connect (waited)",
+                   np_connect(r->poll, name, &wo, TOK_C2, NP_WRITABLE,
+                              &r->by_tok[TOK_C2])) ||
+             write_all(r, TOK_C2, "w", 1);
+    }
+  }
+  if (!stop)
+    stop = accept_one(r, r->l, TOK_L, TOK_S2, TOK_C2) ||
+           read_all(r, TOK_S2, b, 1);
+  if (!stop && b[0] != 'w')
+    r->corrupt = stop = 1;
+  for (i = 0; i < n; i++)
+    np_close(c[i]);
+  return stop;
+}
+
+static void run_busy_script(struct run *r) {
+  char name[128];
+  int i;
+
+  memset(r, 0, sizeof(*r));
+  npt_pipe_name(name, sizeof(name), "faultb");
+  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
+    return;
+  r->done = busy_session(r, name) == 0 && !r->corrupt;
+  for (i = 0; i < NTOK; i++)
+    if (r->by_tok[i] != NULL)
+      np_close(r->by_tok[i]);
+  if (r->l != NULL)
+    np_listener_close(r->l);
+  if (r->done && np__poll_core(r->poll)->live != 0)
+    r->done = 0, r->corrupt = 1;
+  np_poll_free(r->poll);
+}
+
 /* ---- the TCP script ------------------------------------------------------
  */
 
@@ -577,7 +706,8 @@ static const struct script {
   unsigned long min_calls;
 } scripts[] = {{"pipes", run_pipe_script, 50},
                {"tcp", run_tcp_script, 50},
-               {"tcp refused", run_refused_script, 20}};
+               {"tcp refused", run_refused_script, 20},
+               {"busy pipe", run_busy_script, 20}};
 #define NSCRIPTS ((int)NP__ARRAY_SIZE(scripts))
 
 /* ---- what a run may leave ------------------------------------------------
