@@ -271,6 +271,20 @@ static int same(struct run *r, const unsigned char *a, const unsigned char *b,
   return r->corrupt;
 }
 
+/* Each end asks who is at the other: this very process. */
+static int peers(struct run *r) {
+  np_peer ps, pc;
+
+  if (check(r, "np_stream_peer (server)",
+            np_stream_peer(r->by_tok[TOK_S], &ps)) ||
+      check(r, "np_stream_peer (client)",
+            np_stream_peer(r->by_tok[TOK_C], &pc)))
+    return 1;
+  if (ps.pid != npt_self_pid() || pc.pid != npt_self_pid())
+    r->corrupt = 1;
+  return r->corrupt;
+}
+
 /* Byte mode: the client sends ECHO_LEN bytes, the server echoes them in
  * chunks as they come, the client reads them back, shuts down, and both
  * see the end. */
@@ -284,7 +298,7 @@ static int byte_echo(struct run *r, const char *name) {
       check(r, "np_connect",
             np_connect(r->poll, name, NULL, TOK_C, NP_READABLE | NP_WRITABLE,
                        &r->by_tok[TOK_C])) ||
-      accept_one(r, r->l, TOK_L, TOK_S, TOK_C) ||
+      accept_one(r, r->l, TOK_L, TOK_S, TOK_C) || peers(r) ||
       write_all(r, TOK_C, out, ECHO_LEN))
     return 1;
   while (got < ECHO_LEN) {

@@ -33,14 +33,6 @@ static void teardown(void) {
   poll_ = NULL;
 }
 
-static int64_t own_pid(void) {
-#ifdef _WIN32
-  return (int64_t)GetCurrentProcessId();
-#else
-  return (int64_t)getpid();
-#endif
-}
-
 /* Byte i of a test stream with the given seed. */
 static unsigned char pattern(unsigned seed, size_t i) {
   uint32_t x = (uint32_t)i * 2654435761u + seed * 40503u;
@@ -1006,7 +998,7 @@ START_TEST(test_pipe_peer_is_this_process) {
 
   open_pair(0, &l, &c, &s);
   ck_assert_int_eq(np_stream_peer(s, &peer), 0);
-  ck_assert_int_eq(peer.pid, own_pid());
+  ck_assert_int_eq(peer.pid, npt_self_pid());
 #ifdef _WIN32
   ck_assert_int_eq(peer.uid, -1);
   ck_assert_int_eq(peer.gid, -1);
@@ -1015,7 +1007,7 @@ START_TEST(test_pipe_peer_is_this_process) {
   ck_assert_int_eq(peer.gid, (int64_t)getegid());
 #endif
   ck_assert_int_eq(np_stream_peer(c, &peer), 0);
-  ck_assert_int_eq(peer.pid, own_pid());
+  ck_assert_int_eq(peer.pid, npt_self_pid());
   np_close(s);
   np_close(c);
   np_listener_close(l);

@@ -127,6 +127,14 @@ uint32_t npt_wait_token(np_poll *poll, uint64_t token, uint32_t bits,
   }
 }
 
+int64_t npt_self_pid(void) {
+#ifdef _WIN32
+  return (int64_t)GetCurrentProcessId();
+#else
+  return (int64_t)getpid();
+#endif
+}
+
 uint64_t npt_now_ms(void) {
 #ifdef _WIN32
   return GetTickCount64();

@@ -38,6 +38,8 @@ void npt_pipe_name(char *buf, size_t len, const char *tag);
 uint32_t npt_wait_token(np_poll *poll, uint64_t token, uint32_t bits,
                         int timeout_ms);
 
+/* This process's id, as np_stream_peer reports it. */
+int64_t npt_self_pid(void);
 void npt_sleep_ms(int ms);
 uint64_t npt_now_ms(void);
 

@@ -93,6 +93,12 @@
     W32,                                                                      \
     (HANDLE h, LPVOID b, DWORD n, LPDWORD got, LPDWORD avail, LPDWORD left),  \
     (h, b, n, got, avail, left), NP__U6(h, b, n, got, avail, left))           \
+  X(BOOL, GetNamedPipeClientProcessId, FALSE, NP__ANY | NP__H,                \
+    ERROR_INVALID_HANDLE, W32, (HANDLE h, PULONG pid), (h, pid),              \
+    NP__U2(h, pid))                                                           \
+  X(BOOL, GetNamedPipeServerProcessId, FALSE, NP__ANY | NP__H,                \
+    ERROR_INVALID_HANDLE, W32, (HANDLE h, PULONG pid), (h, pid),              \
+    NP__U2(h, pid))                                                           \
   X(BOOL, SetHandleInformation, FALSE, NP__ANY | NP__H,                       \
     ERROR_INVALID_PARAMETER, W32, (HANDLE h, DWORD m, DWORD f), (h, m, f),    \
     NP__U3(h, m, f))                                                          \
@@ -182,6 +188,10 @@ NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
 #define SetNamedPipeHandleState(...)                                          \
   NP__SEAM_CALL(SetNamedPipeHandleState, __VA_ARGS__)
 #define PeekNamedPipe(...) NP__SEAM_CALL(PeekNamedPipe, __VA_ARGS__)
+#define GetNamedPipeClientProcessId(...)                                      \
+  NP__SEAM_CALL(GetNamedPipeClientProcessId, __VA_ARGS__)
+#define GetNamedPipeServerProcessId(...)                                      \
+  NP__SEAM_CALL(GetNamedPipeServerProcessId, __VA_ARGS__)
 #define SetHandleInformation(...)                                             \
   NP__SEAM_CALL(SetHandleInformation, __VA_ARGS__)
 #define OpenProcessToken(...) NP__SEAM_CALL(OpenProcessToken, __VA_ARGS__)
