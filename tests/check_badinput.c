@@ -1353,11 +1353,7 @@ static void fill_addresses(void) {
   char pid[32];
   size_t n;
 
-#ifdef _WIN32
-  snprintf(pid, sizeof(pid), "%lu", (unsigned long)GetCurrentProcessId());
-#else
-  snprintf(pid, sizeof(pid), "%lu", (unsigned long)getpid());
-#endif
+  snprintf(pid, sizeof(pid), "%lu", (unsigned long)npt_self_pid());
   /* Unique per process, padded with 'a' to the length. */
   n = (size_t)snprintf(pipe_256_, sizeof(pipe_256_), "pipe:npt-%s-", pid);
   memset(pipe_256_ + n, 'a', 5 + 256 - n);
