@@ -358,38 +358,25 @@ static int message_exchange(struct run *r, const char *name) {
          same(r, in, big, BIG_MSG);
 }
 
-static void run_pipe_script(struct run *r) {
+/* Both pipe sessions, byte and message mode, on names of their own. */
+static int pipe_session(struct run *r) {
   char name[128], name2[128];
-  int i;
 
-  memset(r, 0, sizeof(*r));
   npt_pipe_name(name, sizeof(name), "fault");
   npt_pipe_name(name2, sizeof(name2), "faultm");
-  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
-    return;
-  if (byte_echo(r, name) == 0 && message_exchange(r, name2) == 0) {
-    /* The core counts exactly the four objects still open. */
-    if (np__poll_core(r->poll)->live != 4)
-      r->corrupt = 1;
-    r->done = !r->corrupt;
-  }
-  for (i = 0; i < NTOK; i++)
-    if (r->by_tok[i] != NULL)
-      np_close(r->by_tok[i]);
-  if (r->l != NULL)
-    np_listener_close(r->l);
-  if (r->l2 != NULL)
-    np_listener_close(r->l2);
-  if (r->done && np__poll_core(r->poll)->live != 0)
-    r->done = 0, r->corrupt = 1;
-  np_poll_free(r->poll);
+  if (byte_echo(r, name) != 0 || message_exchange(r, name2) != 0)
+    return 1;
+  /* The core counts exactly the four objects still open. */
+  if (np__poll_core(r->poll)->live != 4)
+    r->corrupt = 1;
+  return r->corrupt;
 }
 
 /* ---- the busy-server script ----------------------------------------------
  */
 
 #define BUSY_WAIT_MS 30
-#define BUSY_MAX 4 /* clients that may fit before the name is busy */
+#define BUSY_MAX 4   /* clients that may fit before the name is busy */
 #define BUSY_TOK 100 /* + i: client i, outside by_tok */
 
 /* Accepts the next connection into tok while the clients c[0, n) wait
@@ -436,12 +423,14 @@ static int busy_accept(struct run *r, np_stream *const *c, int n,
  * (NP_ETIMEDOUT); once a client is accepted, one that waits gets in and
  * its byte arrives.  Sweeps the waiting connect (a blocking connect(2)
  * on POSIX, WaitNamedPipe and its back-off on Windows). */
-static int busy_session(struct run *r, const char *name) {
+static int busy_session(struct run *r) {
   np_stream *c[BUSY_MAX] = {NULL};
   np_options lo, wo;
   unsigned char b[1] = {0};
   int i, n = 0, e, stop = 0;
+  char name[128];
 
+  npt_pipe_name(name, sizeof(name), "faultb");
   memset(&lo, 0, sizeof(lo));
   lo.backlog = 1;
   memset(&wo, 0, sizeof(wo));
@@ -465,8 +454,7 @@ static int busy_session(struct run *r, const char *name) {
     if (e == 0) {
       np_close(extra);
       r->corrupt = stop = 1;
-    }
-    else if (e != NP_ETIMEDOUT)
+    } else if (e != NP_ETIMEDOUT)
       stop = check(r, "np_connect (busy)", e);
   }
   /* The clients that came first are accepted (and closed) in order; the
@@ -493,25 +481,6 @@ static int busy_session(struct run *r, const char *name) {
   for (i = 0; i < n; i++)
     np_close(c[i]);
   return stop;
-}
-
-static void run_busy_script(struct run *r) {
-  char name[128];
-  int i;
-
-  memset(r, 0, sizeof(*r));
-  npt_pipe_name(name, sizeof(name), "faultb");
-  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
-    return;
-  r->done = busy_session(r, name) == 0 && !r->corrupt;
-  for (i = 0; i < NTOK; i++)
-    if (r->by_tok[i] != NULL)
-      np_close(r->by_tok[i]);
-  if (r->l != NULL)
-    np_listener_close(r->l);
-  if (r->done && np__poll_core(r->poll)->live != 0)
-    r->done = 0, r->corrupt = 1;
-  np_poll_free(r->poll);
 }
 
 /* ---- the TCP script ------------------------------------------------------
@@ -622,23 +591,6 @@ static int tcp_session(struct run *r) {
   return r->corrupt;
 }
 
-static void run_tcp_script(struct run *r) {
-  int i;
-
-  memset(r, 0, sizeof(*r));
-  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
-    return;
-  r->done = tcp_session(r) == 0;
-  for (i = 0; i < NTOK; i++)
-    if (r->by_tok[i] != NULL)
-      np_close(r->by_tok[i]);
-  if (r->l != NULL)
-    np_listener_close(r->l);
-  if (r->done && np__poll_core(r->poll)->live != 0)
-    r->done = 0, r->corrupt = 1;
-  np_poll_free(r->poll);
-}
-
 /* A TCP connect that is refused: the listener's port is closed again
  * before the connect, so the outcome is NP_ECONNREFUSED, either at once
  * from np_connect or later as NP_ERR with np_stream_error, after which
@@ -679,8 +631,8 @@ static int tcp_refused(struct run *r) {
     if (check(r, "np_poll_wait", n))
       return 1;
     for (i = 0; i < n; i++)
-      done |= ev[i].token == TOK_C &&
-              (ev[i].events & (NP_WRITABLE | NP_ERR)) != 0;
+      done |=
+          ev[i].token == TOK_C && (ev[i].events & (NP_WRITABLE | NP_ERR)) != 0;
     if (done)
       break;
   }
@@ -694,35 +646,39 @@ static int tcp_refused(struct run *r) {
   return r->corrupt;
 }
 
-static void run_refused_script(struct run *r) {
-  int i;
-
-  memset(r, 0, sizeof(*r));
-  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
-    return;
-  r->done = tcp_refused(r) == 0;
-  for (i = 0; i < NTOK; i++)
-    if (r->by_tok[i] != NULL)
-      np_close(r->by_tok[i]);
-  if (r->l != NULL)
-    np_listener_close(r->l);
-  if (r->done && np__poll_core(r->poll)->live != 0)
-    r->done = 0, r->corrupt = 1;
-  np_poll_free(r->poll);
-}
-
 /* The scripts, by loop-test index.  min_calls: the fewest wrapped calls
  * an untouched run makes, so that a sweep that reached nothing fails
  * (each class of fault must reach a fifth of that). */
 static const struct script {
   const char *name;
-  void (*run)(struct run *r);
+  int (*session)(struct run *r); /* 0 when it went as planned */
   unsigned long min_calls;
-} scripts[] = {{"pipes", run_pipe_script, 50},
-               {"tcp", run_tcp_script, 50},
-               {"tcp refused", run_refused_script, 20},
-               {"busy pipe", run_busy_script, 20}};
+} scripts[] = {{"pipes", pipe_session, 50},
+               {"tcp", tcp_session, 50},
+               {"tcp refused", tcp_refused, 20},
+               {"busy pipe", busy_session, 20}};
 #define NSCRIPTS ((int)NP__ARRAY_SIZE(scripts))
+
+/* Runs script sc on a fresh poller, then closes whatever it left open:
+ * after that nothing may be live. */
+static void run_script(int sc, struct run *r) {
+  int i;
+
+  memset(r, 0, sizeof(*r));
+  if (check(r, "np_poll_new", np_poll_new(&r->poll)))
+    return;
+  r->done = scripts[sc].session(r) == 0 && !r->corrupt;
+  for (i = 0; i < NTOK; i++)
+    if (r->by_tok[i] != NULL)
+      np_close(r->by_tok[i]);
+  if (r->l != NULL)
+    np_listener_close(r->l);
+  if (r->l2 != NULL)
+    np_listener_close(r->l2);
+  if (r->done && np__poll_core(r->poll)->live != 0)
+    r->done = 0, r->corrupt = 1;
+  np_poll_free(r->poll);
+}
 
 /* ---- what a run may leave ------------------------------------------------
  */
@@ -864,7 +820,7 @@ static unsigned long sweep(int sc, const char *pass, unsigned cls, long err,
   usage_now(&before);
   np__seam_reset();
   np__seam_observe(pass_observer, &ps);
-  scripts[sc].run(&r);
+  run_script(sc, &r);
   check_clean(&r, &before, what, 0);
   *total = np__seam_calls(cls);
   for (n = 1; n < MAX_RUNS; n++) {
@@ -872,7 +828,7 @@ static unsigned long sweep(int sc, const char *pass, unsigned cls, long err,
     np__seam_fail_nth(n, cls, err);
     np__seam_observe(pass_observer, &ps);
     usage_now(&before);
-    scripts[sc].run(&r);
+    run_script(sc, &r);
     runs++;
     check_clean(&r, &before, what, n);
     if (np__seam_injected() == 0)
@@ -1013,7 +969,7 @@ START_TEST(test_fault_each_function_always) {
      * library rightly retries): those fail with EBADF instead. */
     np__seam_fail_fn(fn, np__seam_fns[fn].err == EINTR_ERR ? EBADF_ERR : 0, 0);
     usage_now(&before);
-    scripts[_i].run(&r);
+    run_script(_i, &r);
     /* A completion port that never answers again: np_poll_free leaks
      * what is still in flight rather than free memory the kernel may
      * yet write (poll-iocp.c, drain).  Every other check holds. */
