@@ -379,6 +379,23 @@ static int pipe_session(struct run *r) {
 #define BUSY_MAX 4   /* clients that may fit before the name is busy */
 #define BUSY_TOK 100 /* + i: client i, outside by_tok */
 
+/* One wait of a script, bounded by deadline.  Returns the number of
+ * events, or -1 to stop: an error, or the deadline passed (r->hung, with
+ * what as the step). */
+static int wait_until(struct run *r, uint64_t deadline, const char *what,
+                      np_event *ev, int max) {
+  uint64_t now = npt_now_ms();
+  int n;
+
+  if (now >= deadline) {
+    r->where = what;
+    r->hung = 1;
+    return -1;
+  }
+  n = np_poll_wait(r->poll, ev, max, (int)(deadline - now));
+  return check(r, "np_poll_wait", n) ? -1 : n;
+}
+
 /* Accepts the next connection into tok while the clients c[0, n) wait
  * in the backlog.  The server may refuse one (its credentials could not
  * be read, say): that client sees its end, and the script ends with
@@ -389,19 +406,13 @@ static int busy_accept(struct run *r, np_stream *const *c, int n,
 
   for (;;) {
     np_event ev[16];
-    uint64_t now = npt_now_ms();
     int e = np_accept(r->l, tok, NP_READABLE | NP_WRITABLE, &r->by_tok[tok]);
     int k;
 
     if (e == 0 || check(r, "np_accept", e))
       return e != 0;
-    if (now >= deadline) {
-      r->where = "accepting a waiting client";
-      r->hung = 1;
-      return 1;
-    }
-    e = np_poll_wait(r->poll, ev, 16, (int)(deadline - now));
-    if (check(r, "np_poll_wait", e))
+    e = wait_until(r, deadline, "accepting a waiting client", ev, 16);
+    if (e < 0)
       return 1;
     for (k = 0; k < e; k++) {
       uint64_t t = ev[k].token;
@@ -547,6 +558,23 @@ static int tcp_echo(struct run *r) {
   return same(r, out, back, ECHO_LEN);
 }
 
+/* Listens on a port the system picks and stores the address the
+ * listener reports (checked: a real port).  Returns 0 or 1 to stop. */
+static int tcp_listen_any(struct run *r, char *addr, size_t len) {
+  int n;
+
+  if (check(r, "np_listen (tcp)",
+            np_listen(r->poll, "tcp:127.0.0.1:0", NULL, TOK_L, &r->l)))
+    return 1;
+  n = np_listener_address(r->l, addr, len);
+  if (check(r, "np_listener_address", n))
+    return 1;
+  if (strncmp(addr, "tcp:127.0.0.1:", 14) != 0 ||
+      strcmp(addr, "tcp:127.0.0.1:0") == 0 || (size_t)n != strlen(addr))
+    r->corrupt = 1;
+  return r->corrupt;
+}
+
 /* Listen on a port the system picks, connect to the address the listener
  * reports, wait for the connect's outcome, accept, echo, then half-close
  * each way: the server still writes after the client's FIN and the client
@@ -554,19 +582,9 @@ static int tcp_echo(struct run *r) {
 static int tcp_session(struct run *r) {
   char addr[128];
   unsigned char tail[sizeof(TCP_TAIL) - 1];
-  int n;
 
-  if (check(r, "np_listen (tcp)",
-            np_listen(r->poll, "tcp:127.0.0.1:0", NULL, TOK_L, &r->l)))
+  if (tcp_listen_any(r, addr, sizeof(addr)))
     return 1;
-  n = np_listener_address(r->l, addr, sizeof(addr));
-  if (check(r, "np_listener_address", n))
-    return 1;
-  if (strncmp(addr, "tcp:127.0.0.1:", 14) != 0 ||
-      strcmp(addr, "tcp:127.0.0.1:0") == 0 || (size_t)n != strlen(addr)) {
-    r->corrupt = 1;
-    return 1;
-  }
   if (check(r, "np_connect (tcp)",
             np_connect(r->poll, addr, NULL, TOK_C, NP_READABLE | NP_WRITABLE,
                        &r->by_tok[TOK_C])) ||
@@ -603,11 +621,7 @@ static int tcp_refused(struct run *r) {
   np_stream *c;
   int n, err;
 
-  if (check(r, "np_listen (tcp)",
-            np_listen(r->poll, "tcp:127.0.0.1:0", NULL, TOK_L, &r->l)))
-    return 1;
-  n = np_listener_address(r->l, addr, sizeof(addr));
-  if (check(r, "np_listener_address", n))
+  if (tcp_listen_any(r, addr, sizeof(addr)))
     return 1;
   np_listener_close(r->l);
   r->l = NULL;
@@ -619,16 +633,9 @@ static int tcp_refused(struct run *r) {
   c = r->by_tok[TOK_C];
   for (;;) {
     np_event ev[8];
-    uint64_t now = npt_now_ms();
     int i, done = 0;
 
-    if (now >= deadline) {
-      r->where = "waiting for the refusal";
-      r->hung = 1;
-      return 1;
-    }
-    n = np_poll_wait(r->poll, ev, 8, (int)(deadline - now));
-    if (check(r, "np_poll_wait", n))
+    if ((n = wait_until(r, deadline, "waiting for the refusal", ev, 8)) < 0)
       return 1;
     for (i = 0; i < n; i++)
       done |=
