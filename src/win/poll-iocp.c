@@ -197,14 +197,16 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
    * there is to report, the port is not even asked (under Wine an empty
    * look is two wineserver round trips), but only every other time, so
    * that streams whose reads keep completing at once cannot starve the
-   * completions queued for the others, and never over a posted wake-up,
-   * which this wait takes. */
+   * completions queued for the others; never over a posted wake-up,
+   * which this wait takes; and never in a look that may not block, which
+   * promises to take what the port holds (np_poll_flush with 0). */
   if (poll->deferred != NULL) {
     int was_queued = np__core_has_queued(&poll->core);
 
     np__pipe_read_deferred(poll);
     if (np__core_has_queued(&poll->core)) {
-      if (!was_queued && !poll->skipped_os && !poll->wake_pending) {
+      if (!was_queued && !poll->skipped_os && !poll->wake_pending &&
+          timeout_ms != 0) {
         poll->skipped_os = 1;
         return 0;
       }
