@@ -421,6 +421,20 @@ static void print_setup(void) {
   fflush(stdout);
 }
 
+/* Measurements that failed, told on standard error: the tables show
+ * them, and the exit status makes a script notice. */
+static int failures(void) {
+  int c, f, n = 0;
+
+  for (c = 0; c < NCASES; c++)
+    for (f = 0; f < nfamilies(); f++)
+      n += failed[c][f];
+  if (n > 0)
+    fprintf(stderr, "%s: %d measurements failed (see the tables)\n",
+            bh_cfg.argv0, n);
+  return n;
+}
+
 int main(int argc, char **argv) {
   int rc = bh_config_parse(argc, argv);
 
@@ -442,5 +456,5 @@ int main(int argc, char **argv) {
     bh_spin_stop();
   bh_progress("tables");
   print_tables();
-  return EXIT_SUCCESS;
+  return failures() == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -37,12 +37,22 @@ bootstrap() {
   [ -x configure ] || { mkdir -p m4 && autoreconf -fi; }
 }
 
+# Benchmarks are not tests and nothing here is timed: one short round of
+# every case only shows that the programs build without warnings, run and
+# measure every case (one that fails makes its program exit non-zero).
+bench_smoke() {
+  echo "=== bench smoke run ($1)"
+  make -C "$1" -j"$jobs" bench BENCH_FLAGS="--quick --rounds 1" \
+    >"$1/bench-smoke.log" 2>&1 || { tail -30 "$1/bench-smoke.log"; return 1; }
+}
+
 native() {
   echo "=== native build and tests (POSIX backend)"
   mkdir -p _build/native
   (cd _build/native && [ -f Makefile ] || ../../configure -q --enable-werror)
   make -C _build/native -j"$jobs" >/dev/null
   run_check _build/native
+  bench_smoke _build/native
   echo "=== make distcheck"
   make -C _build/native -j"$jobs" distcheck >_build/distcheck.log 2>&1 ||
     { tail -50 _build/distcheck.log; return 1; }
@@ -61,6 +71,7 @@ windows() {
       PKG_CONFIG_LIBDIR="$pc")
   make -C _build/win -j"$jobs" >/dev/null
   run_check _build/win
+  bench_smoke _build/win
   np_wine_stop
   trap - EXIT
 }
