@@ -101,6 +101,23 @@ static int check(struct run *r, const char *where, ptrdiff_t rc) {
   return 1;
 }
 
+/* One wait of a script, bounded by deadline.  Returns the number of
+ * events, or -1 to stop: an error, or the deadline passed (r->hung, with
+ * what as the step). */
+static int wait_until(struct run *r, uint64_t deadline, const char *what,
+                      np_event *ev, int max) {
+  uint64_t now = npt_now_ms();
+  int n;
+
+  if (now >= deadline) {
+    r->where = what;
+    r->hung = 1;
+    return -1;
+  }
+  n = np_poll_wait(r->poll, ev, max, (int)(deadline - now));
+  return check(r, "np_poll_wait", n) ? -1 : n;
+}
+
 /* Waits until a token has one of the bits want[token] asks for (or
  * NP_ERR / NP_HUP; tokens with want 0 are ignored).  An NP_ERR on any
  * stream ends the script with that stream's error: a failure the library
@@ -112,24 +129,22 @@ static int wait_any(struct run *r, const uint32_t want[NTOK]) {
   np_event ev[16];
 
   for (;;) {
-    uint64_t now = npt_now_ms();
-    int n, i, hit = 0;
+    int n = wait_until(r, deadline, "waiting", ev, 16), i, hit = 0;
 
-    if (now >= deadline) {
+    if (n < 0) {
       static char what[64];
       int t;
 
+      if (!r->hung)
+        return 1;
+      /* Which wait ran out, for the failure message. */
       for (t = 0; t < NTOK && want[t] == 0; t++)
         ;
       snprintf(what, sizeof(what), "waiting for token %d events %#x", t,
                t < NTOK ? (unsigned)want[t] : 0u);
       r->where = what;
-      r->hung = 1;
       return 1;
     }
-    n = np_poll_wait(r->poll, ev, 16, (int)(deadline - now));
-    if (check(r, "np_poll_wait", n))
-      return 1;
     for (i = 0; i < n; i++) {
       uint64_t tok = ev[i].token;
       np_stream *s = tok < NTOK ? r->by_tok[tok] : NULL;
@@ -378,23 +393,6 @@ static int pipe_session(struct run *r) {
 #define BUSY_WAIT_MS 30
 #define BUSY_MAX 4   /* clients that may fit before the name is busy */
 #define BUSY_TOK 100 /* + i: client i, outside by_tok */
-
-/* One wait of a script, bounded by deadline.  Returns the number of
- * events, or -1 to stop: an error, or the deadline passed (r->hung, with
- * what as the step). */
-static int wait_until(struct run *r, uint64_t deadline, const char *what,
-                      np_event *ev, int max) {
-  uint64_t now = npt_now_ms();
-  int n;
-
-  if (now >= deadline) {
-    r->where = what;
-    r->hung = 1;
-    return -1;
-  }
-  n = np_poll_wait(r->poll, ev, max, (int)(deadline - now));
-  return check(r, "np_poll_wait", n) ? -1 : n;
-}
 
 /* Accepts the next connection into tok while the clients c[0, n) wait
  * in the backlog.  The server may refuse one (its credentials could not

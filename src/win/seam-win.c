@@ -137,6 +137,14 @@ int WINAPI np__seam_WSAStartup(WORD v, LPWSADATA data) {
   return r;
 }
 
+/* Ends a call of the getaddrinfo family, which returns its error (0 or
+ * a WSA code) and also sets it. */
+static int gai_leave(struct np__seam_call *c, long r, int injected) {
+  np__seam_leave(c, r, r, injected);
+  WSA_set(r);
+  return (int)r;
+}
+
 /* getaddrinfo returns its error (and sets it); its list counts as one
  * allocation. */
 int WINAPI np__seam_getaddrinfo(const char *host, const char *port,
@@ -148,17 +156,12 @@ int WINAPI np__seam_getaddrinfo(const char *host, const char *port,
   long inj = np__seam_enter(&c, FN_getaddrinfo, a, 4);
   int r;
 
-  if (inj != 0) {
-    np__seam_leave(&c, inj, inj, 1);
-    WSA_set(inj);
-    return (int)inj;
-  }
+  if (inj != 0)
+    return gai_leave(&c, inj, 1);
   r = getaddrinfo(host, port, hints, out);
   if (r == 0)
     np__seam_count_alloc(1);
-  np__seam_leave(&c, r, r, 0);
-  WSA_set(r);
-  return r;
+  return gai_leave(&c, r, 0);
 }
 
 void WINAPI np__seam_freeaddrinfo(struct addrinfo *ai) {
@@ -181,17 +184,11 @@ int WINAPI np__seam_getnameinfo(const struct sockaddr *sa, socklen_t salen,
       (uintptr_t)serv, (uintptr_t)servlen, (uintptr_t)flags};
   struct np__seam_call c;
   long inj = np__seam_enter(&c, FN_getnameinfo, a, 7);
-  int r;
 
-  if (inj != 0) {
-    np__seam_leave(&c, inj, inj, 1);
-    WSA_set(inj);
-    return (int)inj;
-  }
-  r = getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  np__seam_leave(&c, r, r, 0);
-  WSA_set(r);
-  return r;
+  if (inj != 0)
+    return gai_leave(&c, inj, 1);
+  return gai_leave(
+      &c, getnameinfo(sa, salen, host, hostlen, serv, servlen, flags), 0);
 }
 
 /* The two conversions return LocalAlloc'd memory: one allocation each,
