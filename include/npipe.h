@@ -136,6 +136,9 @@ typedef struct np_options {
 
 /* Also accept the uid in np_options.allow_uid (POSIX). */
 #define NP_OPT_ALLOW_UID 0x20u
+/* connect: serve from a server of any user (POSIX; by default the server
+ * must be the current user or root). */
+#define NP_OPT_ANY_SERVER 0x40u
 
 /* The poller. */
 

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/seam.h"
 #include "helpers.h"
 #include "internal.h"
 #include "unix/fd-stream.h"
@@ -704,6 +705,17 @@ static void foreign_client(const char *addr, int report) {
   _exit(0);
 }
 
+/* A directory every user can reach (base_ is private), made once per
+ * test and removed by the teardown. */
+static const char *public_dir(void) {
+  if (pub_[0] == '\0') {
+    snprintf(pub_, sizeof(pub_), "/tmp/nptu-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(pub_));
+    ck_assert_int_eq(chmod(pub_, 0755), 0);
+  }
+  return pub_;
+}
+
 /* A listener on unix:<world-reachable dir>/s, mode 0666, and a forked
  * client of uid NOBODY that has connected and sent a byte. */
 static np_listener *foreign_setup(uint32_t flags, uint32_t allow_uid,
@@ -713,12 +725,7 @@ static np_listener *foreign_setup(uint32_t flags, uint32_t allow_uid,
   np_listener *l;
   np_options o;
 
-  if (pub_[0] == '\0') {
-    snprintf(pub_, sizeof(pub_), "/tmp/nptu-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(pub_));
-    ck_assert_int_eq(chmod(pub_, 0755), 0);
-  }
-  snprintf(addr, len, "unix:%s/s", pub_);
+  snprintf(addr, len, "unix:%s/s", public_dir());
   memset(&o, 0, sizeof(o));
   o.flags = flags;
   o.allow_uid = allow_uid;
@@ -1273,6 +1280,223 @@ START_TEST(test_pipe_unix_mode_mismatch) {
 }
 END_TEST
 
+/* ---- attacks on paths ------------------------------------------------- */
+
+/* What the observer below does to the file system, and when. */
+static struct {
+  int fn;            /* the wrapped call to act on (np__seam_fn_id) */
+  int after;         /* before (0) or after (1) it */
+  const char *from;  /* rename from -> to; from may be made first */
+  const char *to;
+  const char *link;  /* when set: from becomes a symlink to link */
+  const char *aside; /* when set: to is first renamed here */
+  int done;
+} swap_;
+
+/* The attacker's move, made once, exactly at the chosen call: a rename
+ * over a path the library is about to use (or has just used). */
+static long swap_observer(struct np__seam_call *call, int after, void *ctx) {
+  NP__UNUSED(ctx);
+  if (swap_.done || call->fn != swap_.fn || after != swap_.after)
+    return 0;
+  swap_.done = 1;
+  if (swap_.link != NULL && symlink(swap_.link, swap_.from) != 0)
+    return 0;
+  if (swap_.aside != NULL)
+    (void)rename(swap_.to, swap_.aside);
+  (void)rename(swap_.from, swap_.to);
+  return 0;
+}
+
+static void arm_swap(const char *fn, int after, const char *from,
+                     const char *to, const char *link, const char *aside) {
+  swap_.fn = np__seam_fn_id(fn);
+  ck_assert_int_ge(swap_.fn, 0);
+  swap_.after = after;
+  swap_.from = from;
+  swap_.to = to;
+  swap_.link = link;
+  swap_.aside = aside;
+  swap_.done = 0;
+  np__seam_observe(swap_observer, NULL);
+}
+
+/* A symlink renamed over the fresh socket between bind and the mode
+ * change must not carry the mode to the file it points to. */
+START_TEST(test_pipe_unix_mode_never_follows_swapped_symlink) {
+  char victim[128], sock[128], addr[160], lnk[128], lock[140];
+  np_listener *l = (np_listener *)&l;
+  np_options o;
+  int fd;
+
+  snprintf(victim, sizeof(victim), "%s/private", base_);
+  fd = open(victim, O_CREAT | O_WRONLY, 0600);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(chmod(victim, 0600), 0);
+  snprintf(sock, sizeof(sock), "%s/s", base_);
+  snprintf(lnk, sizeof(lnk), "%s/evil", base_);
+  snprintf(addr, sizeof(addr), "unix:%s", sock);
+  memset(&o, 0, sizeof(o));
+  o.mode = 0666;
+  arm_swap("bind", 1, lnk, sock, victim, NULL);
+  ck_assert_int_eq(np_listen(poll_, addr, &o, TOK_L, &l), NP_EACCES);
+  np__seam_reset();
+  ck_assert(swap_.done);
+  ck_assert_ptr_null(l);
+  ck_assert_uint_eq(mode_of(victim) & 07777, 0600);
+  /* The attacker's symlink stays (it is not ours to remove); no lock
+   * file is left behind. */
+  ck_assert(S_ISLNK(mode_of(sock)));
+  snprintf(lock, sizeof(lock), "%s.lock", sock);
+  ck_assert(!exists(lock));
+  /* Without the attack the same call gives the exact mode. */
+  ck_assert_int_eq(unlink(sock), 0);
+  ck_assert_int_eq(np_listen(poll_, addr, &o, TOK_L, &l), 0);
+  ck_assert_uint_eq(mode_of(sock) & 07777, 0666);
+  np_listener_close(l);
+}
+END_TEST
+
+/* NPIPE_DIR below a directory other users can write without the sticky
+ * bit, or below one they own, is refused on both sides. */
+START_TEST(test_pipe_unix_untrusted_ancestor_refused) {
+  char open_dir[128], priv[160];
+  np_listener *l;
+  np_stream *c;
+
+  make_dir(open_dir, sizeof(open_dir), "open", 0777);
+  snprintf(priv, sizeof(priv), "%s/npipe", open_dir);
+  ck_assert_int_eq(mkdir(priv, 0700), 0);
+  assert_dir_refused(priv);
+  /* The sticky bit stops others renaming our directory: trusted. */
+  ck_assert_int_eq(chmod(open_dir, 01777), 0);
+  setenv("NPIPE_DIR", priv, 1);
+  ck_assert_int_eq(np_listen(poll_, "pipe:x", NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, "pipe:x", NULL, TOK_C, 0, &c), 0);
+  np_close(c);
+  np_listener_close(l);
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chmod(open_dir, 0755), 0);
+    ck_assert_int_eq(chown(open_dir, NOBODY, NOBODY), 0);
+    assert_dir_refused(priv);
+  }
+}
+END_TEST
+
+/* Runs in a child as uid NOBODY: listens on addr for clients of any
+ * user, reports the result and waits until the parent closes done. */
+static void foreign_server(const char *addr, uint32_t flags, int report,
+                           int done) {
+  np_listener *l;
+  np_options o;
+  np_poll *p;
+  int err;
+  char c;
+
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_ANY_USER | flags;
+  o.mode = 0666;
+  if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0 || np_poll_new(&p) != 0)
+    _exit(3);
+  err = np_listen(p, addr, &o, 1, &l);
+  if (write(report, &err, sizeof(err)) != (ssize_t)sizeof(err) || err != 0)
+    _exit(4);
+  if (read(done, &c, 1) != 0)
+    _exit(5);
+  np_listener_close(l);
+  np_poll_free(p);
+  _exit(0);
+}
+
+static pid_t start_foreign_server(const char *addr, uint32_t flags,
+                                  int *done_out) {
+  int report[2], done[2];
+  pid_t pid;
+
+  ck_assert_int_eq(pipe(report), 0);
+  ck_assert_int_eq(pipe(done), 0);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    close(report[0]);
+    close(done[1]);
+    foreign_server(addr, flags, report[1], done[0]);
+  }
+  close(report[1]);
+  close(done[0]);
+  ck_assert_int_eq(read_int(report[0]), 0);
+  close(report[0]);
+  *done_out = done[1];
+  return pid;
+}
+
+static void stop_foreign_server(pid_t pid, int done) {
+  int status;
+
+  close(done);
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* public_dir()/sub, made with mode and owned by uid. */
+static void make_public_dir(char *buf, size_t len, const char *sub,
+                            mode_t mode, uid_t uid) {
+  snprintf(buf, len, "%s/%s", public_dir(), sub);
+  ck_assert_int_eq(mkdir(buf, mode), 0);
+  ck_assert_int_eq(chmod(buf, mode), 0);
+  ck_assert_int_eq(chown(buf, uid, uid), 0);
+}
+
+/* A server of another user is refused once connected, whatever path led
+ * to it; NP_OPT_ANY_SERVER lets it serve. */
+START_TEST(test_pipe_unix_client_refuses_other_server) {
+  char dir[128], addr[160];
+  np_stream *c = (np_stream *)&c;
+  np_options o;
+  pid_t pid;
+  int done;
+
+  make_public_dir(dir, sizeof(dir), "theirs", 0755, NOBODY);
+  snprintf(addr, sizeof(addr), "unix:%s/srv", dir);
+  pid = start_foreign_server(addr, 0, &done);
+  ck_assert_int_eq(np_connect(poll_, addr, NULL, TOK_C, 0, &c), NP_EACCES);
+  ck_assert_ptr_null(c);
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_ANY_SERVER;
+  ck_assert_int_eq(np_connect(poll_, addr, &o, TOK_C, 0, &c), 0);
+  np_close(c);
+  wait_live(0);
+  stop_foreign_server(pid, done);
+}
+END_TEST
+
+/* The private directory swapped for another user's between the client's
+ * checks and its connect(2): the race ends in a refusal, never in a
+ * session with the other user's server. */
+START_TEST(test_pipe_unix_swapped_dir_ends_in_refusal) {
+  char priv[128], theirs[128], aside[128], addr[160];
+  np_stream *c = (np_stream *)&c;
+  pid_t pid;
+  int done;
+
+  make_public_dir(priv, sizeof(priv), "priv", 0700, 0);
+  make_public_dir(theirs, sizeof(theirs), "theirs", 0755, NOBODY);
+  snprintf(addr, sizeof(addr), "unix:%s/name", theirs);
+  pid = start_foreign_server(addr, 0, &done);
+  snprintf(aside, sizeof(aside), "%s/aside", public_dir());
+  setenv("NPIPE_DIR", priv, 1);
+  arm_swap("connect", 0, theirs, priv, NULL, aside);
+  ck_assert_int_eq(np_connect(poll_, "pipe:name", NULL, TOK_C, 0, &c),
+                   NP_EACCES);
+  np__seam_reset();
+  ck_assert(swap_.done);
+  ck_assert_ptr_null(c);
+  wait_live(0);
+  stop_foreign_server(pid, done);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *su, const char *name) {
   TCase *tc = npt_tcase(su, name);
 
@@ -1305,6 +1529,16 @@ int main(void) {
     tcase_add_test(tc, test_pipe_unix_other_user_allowed_by_options);
   } else {
     printf("not root: the tests with a client of another uid are left "
+           "out\n");
+  }
+  tc = add_tcase(su, "attack");
+  tcase_add_test(tc, test_pipe_unix_mode_never_follows_swapped_symlink);
+  tcase_add_test(tc, test_pipe_unix_untrusted_ancestor_refused);
+  if (geteuid() == 0) {
+    tcase_add_test(tc, test_pipe_unix_client_refuses_other_server);
+    tcase_add_test(tc, test_pipe_unix_swapped_dir_ends_in_refusal);
+  } else {
+    printf("not root: the tests with a server of another uid are left "
            "out\n");
   }
   tc = add_tcase(su, "data");

@@ -12,6 +12,7 @@
  * use the lock: it is removed only when it is a socket of this user and
  * a probe connect is refused (nobody listens).
  */
+#define _GNU_SOURCE /* O_PATH */
 #include "config.h"
 
 #include <errno.h>
@@ -126,20 +127,61 @@ static int bind_or_reclaim(int fd, const char *path) {
   return np__error_from_errno();
 }
 
-/* Records the file bind made and sets its mode.  Returns 0 or NP_E*. */
+/* Sets the mode of the file that fd (an O_PATH descriptor) stands for.
+ * /proc/self/fd/N names that inode itself, never whatever the path now
+ * holds.  Without /proc, the path is used only where no other user can
+ * replace what it names.  Returns 0 or NP_E*. */
+static int chmod_opened(int fd, const char *path, unsigned mode) {
+  char self[64];
+
+  snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+  if (chmod(self, (mode_t)mode) == 0)
+    return 0;
+  if (errno != ENOENT)
+    return np__error_from_errno();
+  if (!np__pipe_path_trusted(path))
+    return NP_EACCES;
+  return chmod(path, (mode_t)mode) == 0 ? 0 : np__error_from_errno();
+}
+
+/* Records the file bind made and sets its mode.  Another user who can
+ * write the directory may have renamed something into its place since
+ * bind (a symlink to a file of ours, say): the file is opened without
+ * following a symlink and must be a socket of this user, and the mode is
+ * set on what was opened, never through the path again.  Returns 0,
+ * NP_EACCES when the file is not ours, or another NP_E*. */
 static int finish_bind(const char *path, unsigned mode,
                        struct np__pipe_files *f) {
   struct stat st;
+  int fd, err = 0;
 
-  if (lstat(path, &st) < 0)
-    return np__error_from_errno();
-  f->dev = st.st_dev;
-  f->ino = st.st_ino;
-  /* The mode is exact whatever the umask, which is process-wide and so
-   * never changed by a library. */
-  if (chmod(path, (mode_t)mode) < 0)
-    return np__error_from_errno();
-  return 0;
+  fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? NP_EACCES : np__error_from_errno();
+  if (fstat(fd, &st) < 0)
+    err = np__error_from_errno();
+  else if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+    err = NP_EACCES;
+  if (err == 0) {
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    /* The mode is exact whatever the umask, which is process-wide and so
+     * never changed by a library. */
+    if ((st.st_mode & 07777) != (mode_t)mode)
+      err = chmod_opened(fd, path, mode);
+  }
+  close(fd);
+  return err;
+}
+
+/* Removes path if it is still the socket bind made: after a failure the
+ * file there may already be another user's. */
+static void unlink_bound(const char *path, const struct np__pipe_files *f) {
+  struct stat st;
+
+  if (f->ino != 0 && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+      st.st_dev == f->dev && st.st_ino == f->ino)
+    unlink(path);
 }
 
 int np__pipe_bind(int fd, const char *path, unsigned mode,
@@ -154,11 +196,13 @@ int np__pipe_bind(int fd, const char *path, unsigned mode,
    * narrowing it first means the file is never reachable with a wider
    * mode, even before the chmod below. */
   (void)fchmod(fd, (mode_t)mode);
+  f->dev = 0;
+  f->ino = 0;
   err = bind_or_reclaim(fd, path);
   if (err == 0) {
     err = finish_bind(path, mode, f);
     if (err != 0)
-      unlink(path);
+      unlink_bound(path, f);
   }
   if (err != 0) {
     unlink(lpath);
@@ -175,9 +219,7 @@ void np__pipe_unbind(struct np__pipe_files *f) {
 
   /* Only our own socket file: if it was replaced meanwhile, the path now
    * names somebody else's. */
-  if (lstat(f->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-      st.st_dev == f->dev && st.st_ino == f->ino)
-    unlink(f->path);
+  unlink_bound(f->path, f);
   /* The lock file goes while we still hold it; a listener that opened it
    * just before sees it vanish and retries (take_lock). */
   lock_path(f->path, lpath);

@@ -6,11 +6,16 @@
  * The private directory is what keeps other users away on systems where
  * socket permissions are not enforced, and what stops them squatting a
  * name: it must be a directory (not a symlink) owned by this user with
- * no group or other access, or it is refused.
+ * no group or other access, or it is refused.  Its ancestors must be
+ * beyond other users' reach too: a directory another user can write
+ * (without the sticky bit) lets them rename the private directory away
+ * and put their own in its place between our check and our connect.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,11 +51,80 @@ static int private_dir(char *dir, size_t cap) {
 }
 
 /* Creates dir 0700 if it is missing (the umask may narrow mkdir's mode;
- * this directory is ours, so its mode is set exactly). */
+ * this directory is ours, so its mode is set exactly).  The mode is set
+ * through a descriptor of the directory mkdir made: a chmod by name
+ * would follow whatever another user renamed into its place. */
 static int make_dir(const char *dir) {
-  if (mkdir(dir, 0700) == 0)
-    return chmod(dir, 0700) == 0 ? 0 : np__error_from_errno();
-  return errno == EEXIST ? 0 : np__error_from_errno();
+  int fd, err = 0;
+
+  if (mkdir(dir, 0700) < 0)
+    return errno == EEXIST ? 0 : np__error_from_errno();
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return np__error_from_errno();
+  if (fchmod(fd, 0700) < 0)
+    err = np__error_from_errno();
+  close(fd);
+  return err;
+}
+
+/* Non-zero when only root or this user can change the entry st
+ * describes, and, for a directory, the entries in it: owned by one of
+ * them, and writable by others only with the sticky bit (which stops
+ * them renaming entries they do not own). */
+static int trusted(const struct stat *st) {
+  if (st->st_uid != 0 && st->st_uid != geteuid())
+    return 0;
+  return !S_ISDIR(st->st_mode) || (st->st_mode & 022) == 0 ||
+         (st->st_mode & S_ISVTX) != 0;
+}
+
+/* Checks every ancestor of the absolute path dir, without following the
+ * last component (check_dir looks at that one).  Returns 0, NP_EACCES or
+ * the error of a missing ancestor. */
+static int trusted_ancestors(const char *dir) {
+  char prefix[PATH_MAX];
+  size_t i, len, n = strlen(dir);
+  struct stat st;
+
+  if (n >= sizeof(prefix) || dir[0] != '/')
+    return NP_EACCES;
+  /* Each prefix that ends before a slash: "/", "/run", "/run/user", ... */
+  for (i = 0; i < n; i++) {
+    if (dir[i] != '/')
+      continue;
+    len = i == 0 ? 1 : i;
+    memcpy(prefix, dir, len);
+    prefix[len] = '\0';
+    if (lstat(prefix, &st) < 0)
+      return np__error_from_errno();
+    if (!trusted(&st))
+      return NP_EACCES;
+  }
+  return 0;
+}
+
+/* When an ancestor of dir is a symlink, the chain to where it leads
+ * must be as safe as the chain as written, so that the directory checked
+ * now is the one used later. */
+static int trusted_target(const char *dir) {
+  char real[PATH_MAX];
+
+  if (realpath(dir, real) == NULL)
+    return np__error_from_errno();
+  return strcmp(real, dir) == 0 ? 0 : trusted_ancestors(real);
+}
+
+int np__pipe_path_trusted(const char *path) {
+  char dir[PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  size_t len = slash == path ? 1 : slash != NULL ? (size_t)(slash - path) : 0;
+
+  if (len == 0 || len >= sizeof(dir) || trusted_ancestors(path) != 0)
+    return 0;
+  memcpy(dir, path, len);
+  dir[len] = '\0';
+  return trusted_target(dir) == 0;
 }
 
 static int check_dir(const char *dir) {
@@ -71,10 +145,14 @@ static int pipe_path(const char *name, int create, char *path) {
 
   if (err == 0 && strlen(dir) + 1 + strlen(name) >= NP__SUN_PATH_MAX)
     err = NP_ENAMETOOLONG;
+  if (err == 0)
+    err = trusted_ancestors(dir);
   if (err == 0 && create)
     err = make_dir(dir);
   if (err == 0)
     err = check_dir(dir);
+  if (err == 0)
+    err = trusted_target(dir);
   if (err == 0)
     snprintf(path, NP__SUN_PATH_MAX, "%s/%s", dir, name);
   return err;

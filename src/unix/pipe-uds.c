@@ -6,7 +6,8 @@
  * Listeners vet every connection with SO_PEERCRED before a byte is read:
  * by default only this effective user gets through (NP_OPT_ANY_USER lets
  * everyone in, NP_OPT_ALLOW_UID one more uid); a refused client is closed
- * and np_accept moves on to the next.
+ * and np_accept moves on to the next.  Clients vet the server the same
+ * way once connected: it must be this user or root.
  */
 #define _GNU_SOURCE /* struct ucred */
 #include "config.h"
@@ -270,11 +271,29 @@ static int connect_fd(const struct np__address *addr,
   }
 }
 
+/* The client's check of the server, on the connected socket itself: a
+ * race that swapped the directory or the socket file between the path
+ * checks and connect(2) can only end here, in a refusal.  The server
+ * must run as this user or as root unless NP_OPT_ANY_SERVER.  Returns 0
+ * or NP_EACCES. */
+static int vet_server(int fd, uint32_t flags) {
+  struct ucred uc;
+  socklen_t len = sizeof(uc);
+
+  if (flags & NP_OPT_ANY_SERVER)
+    return 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+    return NP_EACCES;
+  return uc.uid == geteuid() || uc.uid == 0 ? 0 : NP_EACCES;
+}
+
 int np__pipe_connect(np_poll *poll, const struct np__address *addr,
                      const struct np__opts *opts, uint64_t token,
                      uint32_t interest, np_stream **out) {
   int fd = -1, err = connect_fd(addr, opts, &fd);
 
+  if (err == 0 && (err = vet_server(fd, opts->flags)) != 0)
+    close(fd);
   if (err != 0)
     return err;
   err = np__fd_stream_new(poll, fd, stream_flags(opts->flags),

@@ -24,6 +24,11 @@
 int np__pipe_path(const struct np__address *addr, int create,
                   char path[NP__SUN_PATH_MAX]);
 
+/* Non-zero when no other user can replace the file path names: every
+ * directory on the way to it, as written and as symlinks resolve, is
+ * owned by root or this user and writable by others only if sticky. */
+int np__pipe_path_trusted(const char *path);
+
 /* Fills addr with the socket address for path.  Returns its length. */
 socklen_t np__pipe_sockaddr(const char *path, struct sockaddr_un *addr);
 
