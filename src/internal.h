@@ -46,6 +46,15 @@ struct np__source_ops {
 
 struct np__poll_core;
 
+/* A timer of the poller (common/timer.c), embedded in the object that
+ * owns it.  Only the poller's thread arms, stops and fires timers. */
+struct np__timer {
+  uint64_t due; /* np__now_ms() when it fires */
+  struct np__timer *child, *next, *prev; /* pairing-heap links */
+  void (*fire)(struct np__timer *t);     /* called once when due */
+  unsigned char armed;
+};
+
 struct np__source {
   struct np__poll_core *core;
   const struct np__source_ops *ops;
@@ -66,6 +75,7 @@ struct np__poll_core {
   size_t ready_count;
   struct np__source *all_head; /* every registered source, for free */
   size_t live;                 /* registered sources */
+  struct np__timer *timers;    /* the heap's root: the earliest timer */
 };
 
 void np__core_init(struct np__poll_core *core);
@@ -93,6 +103,22 @@ int np__core_collect(struct np__poll_core *core, np_event *events, int max);
 int np__core_has_queued(const struct np__poll_core *core);
 /* Closes every registered source through its close_orphan op. */
 void np__core_close_all(struct np__poll_core *core);
+
+/* ---- timers (common/timer.c) ------------------------------------------ */
+
+/* Prepares t, not armed, to call fire when it is due. */
+void np__timer_init(struct np__timer *t, void (*fire)(struct np__timer *t));
+/* Arms t to fire ms milliseconds from now (re-arms an armed timer).
+ * Never fails: the heap is intrusive. */
+void np__timer_start(struct np__poll_core *core, struct np__timer *t,
+                     uint64_t ms);
+/* Disarms t if armed; it will not fire.  Safe from its own callback. */
+void np__timer_stop(struct np__poll_core *core, struct np__timer *t);
+/* wait_ms (< 0: forever) shortened to the earliest timer's due time. */
+int np__timer_wait_ms(const struct np__poll_core *core, int wait_ms);
+/* Fires every timer that is due, earliest first (a bounded number per
+ * call).  Returns how many fired. */
+int np__timer_run(struct np__poll_core *core);
 
 /* ---- the backend's poller (win/poll-iocp.c, unix/poll-epoll.c) -------- */
 

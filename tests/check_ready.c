@@ -231,6 +231,104 @@ START_TEST(test_ready_blocking_wait_returns_queued) {
 }
 END_TEST
 
+/* ---- timers -------------------------------------------------------------- */
+
+#define TIMERS 512
+
+struct test_timer {
+  struct np__timer t;
+  int fired;
+  uint64_t fired_at;
+};
+
+static struct test_timer timers_[TIMERS];
+static int want_[TIMERS]; /* 1: stays armed and must fire */
+static uint64_t last_due_;
+static int order_ok_, fired_total_;
+
+static void on_fire(struct np__timer *t) {
+  struct test_timer *tt = NP__CONTAINER_OF(t, struct test_timer, t);
+
+  tt->fired++;
+  tt->fired_at = np__now_ms();
+  order_ok_ &= t->due >= last_due_ && tt->fired_at >= t->due;
+  last_due_ = t->due;
+  fired_total_++;
+}
+
+/* A cheap deterministic sequence, so a failure repeats. */
+static unsigned next_rand(unsigned *x) {
+  *x = *x * 1103515245u + 12345u;
+  return (*x >> 16) & 0x7fffu;
+}
+
+/* Hundreds of timers armed, re-armed and stopped in a shuffled order
+ * fire exactly once each (the stopped ones never), earliest first, and
+ * never before they are due; np_poll_wait's own waits wake them. */
+START_TEST(test_ready_timers_fire_in_order_once) {
+  struct np__poll_core *core = np__poll_core(poll_);
+  unsigned seed = 7;
+  int i, armed = 0;
+  uint64_t deadline;
+  np_event ev[4];
+
+  order_ok_ = 1;
+  last_due_ = 0;
+  fired_total_ = 0;
+  for (i = 0; i < TIMERS; i++) {
+    memset(&timers_[i], 0, sizeof(timers_[i]));
+    np__timer_init(&timers_[i].t, on_fire);
+    np__timer_start(core, &timers_[i].t, next_rand(&seed) % 60);
+  }
+  for (i = 0; i < TIMERS; i++) {
+    unsigned r = next_rand(&seed) % 3;
+
+    if (r == 0)
+      np__timer_stop(core, &timers_[i].t);
+    else if (r == 1)
+      np__timer_start(core, &timers_[i].t, next_rand(&seed) % 60);
+    want_[i] = r != 0;
+    armed += want_[i];
+  }
+  /* The earliest timer shortens a wait; none is due before 60 ms. */
+  ck_assert_int_le(np__timer_wait_ms(core, -1), 60);
+  ck_assert_int_eq(np__timer_wait_ms(core, 0), 0);
+  deadline = npt_now_ms() + 10000;
+  while (fired_total_ < armed && npt_now_ms() < deadline)
+    ck_assert_int_eq(np_poll_wait(poll_, ev, 4, 1000), 0);
+  ck_assert_int_eq(fired_total_, armed);
+  ck_assert(order_ok_);
+  for (i = 0; i < TIMERS; i++)
+    ck_assert_int_eq(timers_[i].fired, want_[i]);
+  ck_assert_ptr_null(core->timers);
+  ck_assert_int_eq(np__timer_wait_ms(core, -1), -1);
+}
+END_TEST
+
+static struct np__timer self_rearm_;
+static int self_rearm_count_;
+
+static void rearm_self(struct np__timer *t) {
+  if (++self_rearm_count_ < 3)
+    np__timer_start(np__poll_core(poll_), t, 5);
+}
+
+/* A wait with a timeout longer than the timers returns only after its
+ * timeout, having fired a timer that re-arms itself from its callback. */
+START_TEST(test_ready_timer_rearms_from_callback) {
+  uint64_t start = npt_now_ms();
+  np_event ev[4];
+
+  self_rearm_count_ = 0;
+  np__timer_init(&self_rearm_, rearm_self);
+  np__timer_start(np__poll_core(poll_), &self_rearm_, 5);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 4, 200), 0);
+  ck_assert_int_ge(npt_now_ms() - start, 200);
+  ck_assert_int_eq(self_rearm_count_, 3);
+  ck_assert(!self_rearm_.armed);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ready");
   TCase *tc = npt_tcase(s, "policy");
@@ -246,5 +344,9 @@ int main(void) {
   tcase_add_test(tc, test_ready_deregistered_never_reported);
   tcase_add_test(tc, test_ready_poll_free_closes_orphans);
   tcase_add_test(tc, test_ready_blocking_wait_returns_queued);
+  tc = npt_tcase(s, "timer");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_ready_timers_fire_in_order_once);
+  tcase_add_test(tc, test_ready_timer_rearms_from_callback);
   return npt_run(s);
 }

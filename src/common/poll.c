@@ -40,13 +40,15 @@ int np_poll_wait(np_poll *poll, np_event *events, int max_events,
     deadline = np__now_ms() + (uint64_t)timeout_ms;
   for (;;) {
     /* OS notifications are taken even when sources are already queued, so
-     * that an always-ready source cannot starve the others. */
-    int woken =
-        np__backend_poll_os(poll, np__core_has_queued(core) ? 0 : wait_ms);
+     * that an always-ready source cannot starve the others.  The OS wait
+     * ends in time for the earliest timer. */
+    int woken = np__backend_poll_os(
+        poll, np__core_has_queued(core) ? 0 : np__timer_wait_ms(core, wait_ms));
     int n;
 
     if (woken < 0)
       return woken;
+    np__timer_run(core);
     n = np__core_collect(core, events, max_events);
     if (n > 0 || woken || timeout_ms == 0)
       return n;
@@ -77,11 +79,15 @@ int np_poll_flush(np_poll *poll, int timeout_ms) {
       break;
     }
     /* Notifications go to their sources as in a wait, so the ready list
-     * keeps what live objects report for the next np_poll_wait. */
-    if ((r = np__backend_poll_os(poll, wait_ms)) < 0) {
+     * keeps what live objects report for the next np_poll_wait; timers
+     * run too (a lingering close ends on one). */
+    r = np__backend_poll_os(poll, np__timer_wait_ms(np__poll_core(poll),
+                                                    wait_ms));
+    if (r < 0) {
       err = r;
       break;
     }
+    np__timer_run(np__poll_core(poll));
     woken |= r;
     expired =
         timeout_ms == 0 || (timeout_ms > 0 && remaining_ms(deadline) == 0);

@@ -11,6 +11,7 @@ void np__core_init(struct np__poll_core *core) {
   core->ready_count = 0;
   core->all_head = NULL;
   core->live = 0;
+  core->timers = NULL;
 }
 
 static void ready_push_tail(struct np__poll_core *core,
