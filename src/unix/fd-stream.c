@@ -60,11 +60,24 @@ static int watch_out(struct np__fd_stream *s) {
   return err;
 }
 
+/* Ends a connect that waits: its timer and its dialer go. */
+static void end_dial(struct np__fd_stream *s) {
+  struct np__fd_dial *d = s->dial;
+
+  s->dial = NULL;
+  s->connecting = 0;
+  np__timer_stop(np__poll_core(s->poll), &d->timer);
+  d->release(d);
+}
+
 static void destroy(struct np__fd_stream *s) {
   if (s->closing)
     np__epoll_flushing(s->poll, -1);
+  if (s->dial != NULL)
+    end_dial(s);
   np__source_deregister(&s->pub.src);
-  np__epoll_del(s->poll, &s->watch);
+  if (s->in_epoll)
+    np__epoll_del(s->poll, &s->watch);
   close(s->watch.fd);
   np__wbuf_free(&s->out);
   free(s);
@@ -233,6 +246,15 @@ static void flush(struct np__fd_stream *s) {
   (void)watch_out(s);
 }
 
+/* A connect failed for good: every call returns err from now on, and a
+ * writer learns it at once. */
+static void connect_failed(struct np__fd_stream *s, int err) {
+  s->fail = err;
+  s->pub.error = err;
+  np__wbuf_free(&s->out);
+  np__source_signal(&s->pub.src, NP_WRITABLE | NP_ERR);
+}
+
 /* The outcome of a non-blocking connect. */
 static void connect_done(struct np__fd_stream *s) {
   int e = 0;
@@ -245,10 +267,7 @@ static void connect_done(struct np__fd_stream *s) {
     np__source_signal(&s->pub.src, NP_WRITABLE);
     return;
   }
-  s->fail = np__error_from_os(e);
-  s->pub.error = s->fail;
-  np__wbuf_free(&s->out);
-  np__source_signal(&s->pub.src, NP_WRITABLE | NP_ERR);
+  connect_failed(s, np__error_from_os(e));
 }
 
 /* A closed stream that still flushes reads and drops whatever arrives:
@@ -401,6 +420,10 @@ static ptrdiff_t stream_write(np_stream *p, const void *buf, size_t len) {
     return NP_ESHUTDOWN;
   if (s->write_err != 0)
     return s->write_err;
+  /* A pipe that waits for its server takes nothing yet: the caller hears
+   * NP_WRITABLE once it is connected. */
+  if (s->dial != NULL)
+    return np__fd_no_room(s);
   if (s->flags & NP__FD_MESSAGE)
     return np__fd_msg_write(s, buf, len);
   if (len == 0)
@@ -470,9 +493,10 @@ static const struct np__stream_ops stream_ops = {
 
 static const struct np__source_ops source_ops = {NULL, orphan_close};
 
-int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
-                      size_t write_limit, uint64_t token, uint32_t interest,
-                      np_stream **out) {
+/* A new stream for fd, not yet registered anywhere.  Returns 0 with *out
+ * or NP_E* with nothing allocated. */
+static int stream_alloc(np_poll *poll, int fd, unsigned flags,
+                        size_t write_limit, struct np__fd_stream **out) {
   struct np__fd_stream *s;
   int err;
 
@@ -488,11 +512,28 @@ int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
   s->flags = flags;
   s->write_limit = write_limit;
   s->connecting = (flags & NP__FD_CONNECTING) != 0;
-  if ((flags & NP__FD_MESSAGE) && (err = np__fd_msg_setup(s)) != 0)
-    goto fail;
   s->epoll_events = BASE_EVENTS | (s->connecting ? EPOLLOUT : 0u);
-  if ((err = np__epoll_add(poll, &s->watch, s->epoll_events)) != 0)
-    goto fail;
+  if ((flags & NP__FD_MESSAGE) && (err = np__fd_msg_setup(s)) != 0) {
+    free(s);
+    return err;
+  }
+  *out = s;
+  return 0;
+}
+
+int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
+                      size_t write_limit, uint64_t token, uint32_t interest,
+                      np_stream **out) {
+  struct np__fd_stream *s;
+  int err = stream_alloc(poll, fd, flags, write_limit, &s);
+
+  if (err != 0)
+    return err;
+  if ((err = np__epoll_add(poll, &s->watch, s->epoll_events)) != 0) {
+    free(s);
+    return err;
+  }
+  s->in_epoll = 1;
   np__source_register(np__poll_core(poll), &s->pub.src, &source_ops, token,
                       interest);
   /* Data already waiting is reported by epoll's first edge. */
@@ -500,7 +541,70 @@ int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
     np__source_signal(&s->pub.src, NP_WRITABLE);
   *out = &s->pub;
   return 0;
-fail:
-  free(s);
-  return err;
+}
+
+/* The dialer connected: the stream joins the epoll set and starts. */
+static void dial_connected(struct np__fd_stream *s) {
+  int err = np__epoll_add(s->poll, &s->watch, s->epoll_events);
+
+  if (err != 0) {
+    connect_failed(s, err);
+    return;
+  }
+  s->in_epoll = 1;
+  np__source_signal(&s->pub.src, NP_WRITABLE);
+  /* Applies an np_shutdown made while connecting. */
+  flush(s);
+}
+
+static void dial_fire(struct np__timer *t) {
+  struct np__fd_dial *d = NP__CONTAINER_OF(t, struct np__fd_dial, timer);
+  struct np__fd_stream *s = d->stream;
+  int err = d->attempt(d, s->watch.fd);
+  uint64_t now;
+
+  if (err == NP_EAGAIN) {
+    now = np__now_ms();
+    if (now < d->deadline) {
+      uint64_t left = d->deadline - now;
+
+      /* Never past the deadline: the last try comes right at it. */
+      np__timer_start(np__poll_core(s->poll), t,
+                      d->delay_ms < left ? d->delay_ms : left);
+      if (d->delay_ms < NP__DIAL_DELAY_MAX)
+        d->delay_ms = d->delay_ms * 2 < NP__DIAL_DELAY_MAX
+                          ? d->delay_ms * 2
+                          : NP__DIAL_DELAY_MAX;
+      return;
+    }
+    err = NP_ETIMEDOUT;
+  }
+  end_dial(s);
+  if (err == 0)
+    dial_connected(s);
+  else
+    connect_failed(s, err);
+}
+
+int np__fd_stream_dial(np_poll *poll, int fd, unsigned flags,
+                       size_t write_limit, uint64_t token, uint32_t interest,
+                       struct np__fd_dial *dial, uint64_t deadline,
+                       np_stream **out) {
+  struct np__fd_stream *s;
+  int err = stream_alloc(poll, fd, flags & ~(unsigned)NP__FD_CONNECTING,
+                         write_limit, &s);
+
+  if (err != 0)
+    return err;
+  s->connecting = 1;
+  s->dial = dial;
+  dial->stream = s;
+  dial->deadline = deadline;
+  dial->delay_ms = 2;
+  np__timer_init(&dial->timer, dial_fire);
+  np__source_register(np__poll_core(poll), &s->pub.src, &source_ops, token,
+                      interest);
+  np__timer_start(np__poll_core(poll), &dial->timer, 1);
+  *out = &s->pub;
+  return 0;
 }

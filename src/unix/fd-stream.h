@@ -40,6 +40,8 @@ struct np__fd_stream {
   unsigned char shut_done;          /* shutdown(SHUT_WR) was issued */
   unsigned char closing;            /* np_close was called; flushing */
   unsigned char connecting;
+  unsigned char in_epoll;   /* the fd is in the epoll set */
+  struct np__fd_dial *dial; /* a connect that waits, or NULL */
 };
 
 /* ---- fd-wbuf.c --------------------------------------------------------- */

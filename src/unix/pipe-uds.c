@@ -24,9 +24,6 @@
 
 #include "pipe-uds.h"
 
-/* Longest sleep between connect attempts while waiting for a server. */
-#define WAIT_MAX_MS 32
-
 struct pipe_listener {
   struct np__fd_listener base;
   struct np__pipe_files files;
@@ -165,112 +162,6 @@ static int connect_errno(int fd, const struct sockaddr_un *sa, socklen_t len) {
   return e;
 }
 
-/* The server's backlog is full: waits in connect(2) itself, blocking,
- * for at most wait_ms (< 0: without a limit), so that the kernel lets
- * this client in the moment the server accepts one (a sleep and retry
- * would leave the freed slot idle for the rest of the sleep).  fd is
- * non-blocking again afterwards.  Returns 0 or an errno value: EAGAIN
- * when the wait ran out. */
-static int connect_wait(int fd, const struct sockaddr_un *sa, socklen_t len,
-                        int64_t wait_ms) {
-  struct timeval tv;
-  int e;
-
-  /* SO_SNDTIMEO bounds the wait; zero means none. */
-  memset(&tv, 0, sizeof(tv));
-  if (wait_ms > 0) {
-    tv.tv_sec = (time_t)(wait_ms / 1000);
-    tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
-  }
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-      fcntl(fd, F_SETFL, 0) < 0)
-    return errno;
-  e = connect_errno(fd, sa, len);
-  if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 && e == 0)
-    e = errno;
-  return e;
-}
-
-/* One connection attempt; when the backlog is full and wait_ms is not 0,
- * waits up to wait_ms (< 0: forever) for room.  Returns 0 with *fd_out,
- * NP_ENOENT when nobody listens, NP_EBUSY when the backlog is (still)
- * full, or another NP_E*. */
-static int try_connect(const struct np__address *addr, uint32_t flags,
-                       int64_t wait_ms, int *fd_out) {
-  char path[NP__SUN_PATH_MAX];
-  struct sockaddr_un sa;
-  socklen_t len;
-  int fd, e, err = np__pipe_path(addr, 0, path);
-
-  if (err != 0)
-    return err;
-  len = np__pipe_sockaddr(path, &sa);
-  fd = socket(AF_UNIX, sock_type(flags) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return np__error_from_errno();
-  e = connect_errno(fd, &sa, len);
-  /* A failed AF_UNIX connect leaves the socket unconnected: it may try
-   * again, this time waiting. */
-  if (e == EAGAIN && wait_ms != 0)
-    e = connect_wait(fd, &sa, len, wait_ms);
-  if (e == 0) {
-    *fd_out = fd;
-    return 0;
-  }
-  close(fd);
-  switch (e) {
-  case ENOENT:
-  case ECONNREFUSED: /* a socket file that nobody listens on */
-    return NP_ENOENT;
-  case EAGAIN:
-    return NP_EBUSY;
-  case EPROTOTYPE: /* byte mode against message mode, or the reverse */
-    return NP_EINVAL;
-  default:
-    return np__error_from_os(e);
-  }
-}
-
-static void sleep_ms(uint64_t ms) {
-  struct timespec ts;
-
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
-}
-
-/* Connects, waiting for an absent or busy server as opts allow.  A busy
- * server is waited for inside connect(2); an absent one with a doubling
- * back-off of sleeps up to WAIT_MAX_MS, never past the deadline. */
-static int connect_fd(const struct np__address *addr,
-                      const struct np__opts *opts, int *fd_out) {
-  uint64_t now = np__now_ms(), delay = 1;
-  uint64_t deadline =
-      opts->timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)opts->timeout_ms;
-
-  for (;;) {
-    int64_t wait_ms = 0;
-    int err;
-
-    if (opts->flags & NP_OPT_WAIT_BUSY)
-      wait_ms = deadline == UINT64_MAX ? -1 : (int64_t)(deadline - now);
-    err = try_connect(addr, opts->flags, wait_ms, fd_out);
-    if (!(err == NP_ENOENT && (opts->flags & NP_OPT_WAIT_ABSENT)) &&
-        !(err == NP_EBUSY && (opts->flags & NP_OPT_WAIT_BUSY)))
-      return err;
-    now = np__now_ms();
-    if (now >= deadline)
-      return NP_ETIMEDOUT;
-    if (err == NP_ENOENT) {
-      sleep_ms(deadline - now < delay ? deadline - now : delay);
-      if (delay < WAIT_MAX_MS)
-        delay *= 2;
-      now = np__now_ms();
-    }
-  }
-}
-
 /* The client's check of the server, on the connected socket itself: a
  * race that swapped the directory or the socket file between the path
  * checks and connect(2) can only end here, in a refusal.  The server
@@ -287,17 +178,102 @@ static int vet_server(int fd, uint32_t flags) {
   return uc.uid == geteuid() || uc.uid == 0 ? 0 : NP_EACCES;
 }
 
+/* One connection attempt of fd, never blocking (a failed AF_UNIX
+ * connect leaves the socket unconnected, so fd may try again).  The path
+ * is found again each time: the private directory may appear later.
+ * Returns 0 once connected to a server this client accepts, NP_ENOENT
+ * when nobody listens, NP_EBUSY when the backlog is full, or another
+ * NP_E*. */
+static int connect_once(const struct np__address *addr, uint32_t flags,
+                        int fd) {
+  char path[NP__SUN_PATH_MAX];
+  struct sockaddr_un sa;
+  int e, err = np__pipe_path(addr, 0, path);
+
+  if (err != 0)
+    return err;
+  e = connect_errno(fd, &sa, np__pipe_sockaddr(path, &sa));
+  switch (e) {
+  case 0:
+    return vet_server(fd, flags);
+  case ENOENT:
+  case ECONNREFUSED: /* a socket file that nobody listens on */
+    return NP_ENOENT;
+  case EAGAIN:
+    return NP_EBUSY;
+  case EPROTOTYPE: /* byte mode against message mode, or the reverse */
+    return NP_EINVAL;
+  default:
+    return np__error_from_os(e);
+  }
+}
+
+/* Non-zero when flags ask to wait out err. */
+static int waitable(int err, uint32_t flags) {
+  return (err == NP_ENOENT && (flags & NP_OPT_WAIT_ABSENT)) ||
+         (err == NP_EBUSY && (flags & NP_OPT_WAIT_BUSY));
+}
+
+/* A connect that waits: what its retries need. */
+struct pipe_dial {
+  struct np__fd_dial base;
+  struct np__address addr;
+  uint32_t flags;
+};
+
+static int dial_attempt(struct np__fd_dial *d, int fd) {
+  struct pipe_dial *pd = NP__CONTAINER_OF(d, struct pipe_dial, base);
+  int err = connect_once(&pd->addr, pd->flags, fd);
+
+  return waitable(err, pd->flags) ? NP_EAGAIN : err;
+}
+
+static void dial_release(struct np__fd_dial *d) {
+  free(NP__CONTAINER_OF(d, struct pipe_dial, base));
+}
+
+/* Hands fd, whose first attempt found the server absent or busy, to a
+ * stream that retries on the poller's timers.  Returns 0 or NP_E*; fd
+ * stays the caller's on failure. */
+static int start_dial(np_poll *poll, const struct np__address *addr,
+                      const struct np__opts *opts, int fd, uint64_t token,
+                      uint32_t interest, np_stream **out) {
+  struct pipe_dial *pd = malloc(sizeof(*pd));
+  uint64_t deadline = opts->timeout_ms < 0
+                          ? UINT64_MAX
+                          : np__now_ms() + (uint64_t)opts->timeout_ms;
+  int err;
+
+  if (pd == NULL)
+    return NP_ENOMEM;
+  pd->base.attempt = dial_attempt;
+  pd->base.release = dial_release;
+  pd->addr = *addr;
+  pd->flags = opts->flags;
+  err = np__fd_stream_dial(poll, fd, stream_flags(opts->flags),
+                           opts->write_limit, token, interest, &pd->base,
+                           deadline, out);
+  if (err != 0)
+    free(pd);
+  return err;
+}
+
 int np__pipe_connect(np_poll *poll, const struct np__address *addr,
                      const struct np__opts *opts, uint64_t token,
                      uint32_t interest, np_stream **out) {
-  int fd = -1, err = connect_fd(addr, opts, &fd);
+  int err, fd = socket(
+               AF_UNIX, sock_type(opts->flags) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-  if (err == 0 && (err = vet_server(fd, opts->flags)) != 0)
-    close(fd);
-  if (err != 0)
-    return err;
-  err = np__fd_stream_new(poll, fd, stream_flags(opts->flags),
-                          opts->write_limit, token, interest, out);
+  if (fd < 0)
+    return np__error_from_errno();
+  err = connect_once(addr, opts->flags, fd);
+  if (err == 0)
+    err = np__fd_stream_new(poll, fd, stream_flags(opts->flags),
+                            opts->write_limit, token, interest, out);
+  else if (waitable(err, opts->flags))
+    err = opts->timeout_ms == 0 ? NP_ETIMEDOUT
+                                : start_dial(poll, addr, opts, fd, token,
+                                             interest, out);
   if (err != 0)
     close(fd);
   return err;

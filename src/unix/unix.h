@@ -74,6 +74,43 @@ int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
                       size_t write_limit, uint64_t token, uint32_t interest,
                       np_stream **out);
 
+/* ---- connects that wait (fd-stream.c) ---------------------------------
+ *
+ * A pipe client that waits for a busy or absent server gets its stream at
+ * once.  Its socket is made but not connected and stays out of the epoll
+ * set; the poller's timers call the dialer's attempt, backing off from 1
+ * to NP__DIAL_DELAY_MAX ms, until it connects (the stream then reports
+ * NP_WRITABLE), fails for good, or passes its deadline (NP_WRITABLE |
+ * NP_ERR, and np_stream_error gives the error: NP_ETIMEDOUT for the
+ * deadline).  Meanwhile reads and writes return NP_EAGAIN; np_close
+ * cancels it without a trace. */
+
+#define NP__DIAL_DELAY_MAX 50
+
+struct np__fd_dial {
+  /* One more connect(2) of fd.  Returns 0 once connected (and vetted),
+   * NP_EAGAIN to be tried again later, or a final NP_E*. */
+  int (*attempt)(struct np__fd_dial *d, int fd);
+  /* Frees the dialer, once, when the wait ends either way or the stream
+   * is closed. */
+  void (*release)(struct np__fd_dial *d);
+  /* The stream's part. */
+  struct np__timer timer;
+  uint64_t deadline; /* np__now_ms() after which it fails; UINT64_MAX: never */
+  uint64_t delay_ms; /* the next retry's delay */
+  struct np__fd_stream *stream;
+};
+
+/* As np__fd_stream_new, for fd, a socket whose connect waits: the stream
+ * is connecting and dial retries it on the poller's timers until
+ * deadline (UINT64_MAX: no limit).  Returns 0 with *out set, fd and dial
+ * owned by the stream; or NP_E* with nothing registered and both still
+ * the caller's. */
+int np__fd_stream_dial(np_poll *poll, int fd, unsigned flags,
+                       size_t write_limit, uint64_t token, uint32_t interest,
+                       struct np__fd_dial *dial, uint64_t deadline,
+                       np_stream **out);
+
 /* ---- listeners over a listening socket (fd-listener.c) ----------------
  *
  * A listening socket whose owner (pipe-uds.c, the TCP module) embeds a
