@@ -24,7 +24,7 @@ enum { POLL_IDLE, POLL_PENDING, POLL_CANCELLED };
  * groups form a ring whose groups with room come before the full ones, so
  * that the head is the place to join. */
 struct np__afd_group {
-  HANDLE device;
+  HANDLE device; /* NULL once np_poll_free closed it */
   size_t members;
   struct np__afd_group *next, *prev;
 };
@@ -111,7 +111,8 @@ static void group_leave(np_poll *poll, struct np__afd_group *g) {
    * go at once. */
   if (--g->members == 0) {
     ring_unlink(head, g);
-    CloseHandle(g->device);
+    if (g->device != NULL)
+      CloseHandle(g->device);
     free(g);
   } else if (g->members == NP__AFD_GROUP_MAX - 1) {
     ring_unlink(head, g);
@@ -185,8 +186,10 @@ static int submit(struct np__afd_sock *as, ULONG events) {
 
 static void cancel(struct np__afd_sock *as) {
   /* ERROR_NOT_FOUND means the poll has completed and its packet waits in
-   * the port: either way exactly one completion comes. */
-  CancelIoEx(as->group->device, &as->op.ov);
+   * the port: either way exactly one completion comes.  A closed device
+   * has cancelled its polls already. */
+  if (as->group->device != NULL)
+    CancelIoEx(as->group->device, &as->op.ov);
   as->state = POLL_CANCELLED;
 }
 
@@ -242,4 +245,17 @@ static void on_complete(struct np__op *op, DWORD err, DWORD bytes) {
     err = status != 0 ? RtlNtStatusToDosError(status) : 0;
   }
   as->on_events(as, events, err);
+}
+
+void np__afd_devices_close(np_poll *poll) {
+  struct np__afd_group *head = *np__iocp_afd_groups(poll), *g = head;
+
+  if (g == NULL)
+    return;
+  do {
+    if (g->device != NULL)
+      CloseHandle(g->device);
+    g->device = NULL;
+    g = g->next;
+  } while (g != head);
 }

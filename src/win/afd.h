@@ -81,4 +81,9 @@ int np__afd_sock_want(struct np__afd_sock *as, ULONG events);
  * its socket first and touches as no more. */
 void np__afd_sock_close(struct np__afd_sock *as);
 
+/* np_poll_free: closes every AFD handle of poll now, polls in flight
+ * or not (they end as cancelled, if they end); the groups themselves go
+ * as their last members leave, without closing the handles again. */
+void np__afd_devices_close(np_poll *poll);
+
 #endif /* NP_AFD_H */

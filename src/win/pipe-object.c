@@ -26,7 +26,8 @@ static void pipe_close(np_stream *s);
 static int pipe_peer(np_stream *s, np_peer *peer);
 
 static const struct np__stream_ops stream_ops = {
-    np__pipe_read, np__pipe_write, np__pipe_shutdown, pipe_peer, pipe_close,
+    np__pipe_read, np__pipe_write, np__pipe_shutdown,
+    pipe_peer,     pipe_close,     np__pipe_abort,
 };
 
 static struct np__pipe *from_source(struct np__source *src) {
@@ -43,17 +44,12 @@ static void on_orphan(struct np__source *src) {
 
 static const struct np__source_ops source_ops = {on_interest, on_orphan};
 
-/* np_poll_free: whatever is still in flight on an open handle (a write
- * that a peer never reads) is cancelled so the port can drain. */
+/* np_poll_free: whatever is still in flight (a write that a peer never
+ * reads) is cancelled, and the handle closed now, so that neither the
+ * peer nor the name waits for the port to drain.  Nothing may start
+ * after this, or the drain would wait for it. */
 static void on_linger_cancel(struct np__linger *l) {
-  struct np__pipe *p = NP__CONTAINER_OF(l, struct np__pipe, linger);
-
-  /* Nothing may start after this, or the drain would wait for it. */
-  p->cancelled = 1;
-  if (p->werr == 0)
-    p->werr = NP_ECANCELED;
-  if (p->handle != INVALID_HANDLE_VALUE)
-    CancelIoEx(p->handle, NULL);
+  np__pipe_abort_now(NP__CONTAINER_OF(l, struct np__pipe, linger));
 }
 
 /* Chooses how completions arrive.  Skipping the packet on synchronous
@@ -127,6 +123,8 @@ void np__pipe_unref(struct np__pipe *p) {
   np__pipe_close_handle(p);
   np__pipe_read_stop(p);
   np__pipe_write_drop(p);
+  /* The linger limit holds no reference: it may still be armed. */
+  np__timer_stop(np__poll_core(p->poll), &p->lingering);
   np__iocp_linger_remove(p->poll, &p->linger);
   InterlockedDecrement(&np__pipe_live);
   free(p);
@@ -180,7 +178,8 @@ void np__pipe_op_end(struct np__pipe *p) {
 
 /* np_close for pipes: the token goes at once, reads stop, accepted
  * writes are still flushed (the handle stays open until the last one
- * completes), and the memory goes with the last completion. */
+ * completes, for at most linger_ms: pipe-linger.c), and the memory goes
+ * with the last completion. */
 static void pipe_close(np_stream *s) {
   struct np__pipe *p = NP__CONTAINER_OF(s, struct np__pipe, stream);
 
@@ -189,6 +188,8 @@ static void pipe_close(np_stream *s) {
   np__pipe_read_stop(p);
   if (!p->wbusy)
     np__pipe_close_handle(p);
+  else
+    np__pipe_linger_start(p);
   np__pipe_unref(p);
 }
 

@@ -30,7 +30,12 @@
  * Closing.  np_close stops reading, but while accepted writes are still
  * being flushed the stream keeps reading and throws the bytes away: a
  * peer that is itself blocked writing to us would otherwise never read
- * what we flush, and both ends would wait for each other forever.
+ * what we flush, and both ends would wait for each other forever.  The
+ * bytes dropped are counted, and bounded (pipe-linger.c).
+ *
+ * Shortages.  A read that fails because the system lacks resources for
+ * the moment waits in NP__READ_RETRY and is launched again on the
+ * poller's timer (pipe-backoff.c); np_read meanwhile says NP_EAGAIN.
  */
 #include "config.h"
 
@@ -42,6 +47,7 @@
 #define READ_LOOPS 8 /* state steps one np_read may take */
 
 static void read_done(struct np__op *op, DWORD err, DWORD bytes);
+static void discard_more(struct np__pipe *p, DWORD err);
 
 static int wants_read(const struct np__pipe *p) {
   return !p->closed && (p->stream.src.interest & NP_READABLE) != 0;
@@ -252,14 +258,19 @@ static int read_worked(DWORD err) {
 }
 
 static void discard_done(struct np__op *op, DWORD err, DWORD bytes);
+static void retry_fire(struct np__timer *t);
 
 /* Keeps a read in flight whose bytes are dropped, as long as the closed
- * stream flushes and the reads work.  A read that completes inside its
- * launch (skip_sync) reports back through rsync instead of recursing,
- * so a fast peer turns into this loop, not into a deep stack.  err is
- * the result of the read that just ended, if any. */
+ * stream flushes and the reads work (or fail for want of resources, and
+ * are retried).  A read that completes inside its launch (skip_sync)
+ * reports back through rsync instead of recursing, so a fast peer turns
+ * into this loop, not into a deep stack.  err is the result of the read
+ * that just ended, if any; its bytes are counted already. */
 static void discard_more(struct np__pipe *p, DWORD err) {
   while (read_worked(err) && np__pipe_flushing(p)) {
+    DWORD got = 0; /* a synchronous result's count, for the bound */
+    BOOL ok;
+
     p->rlen = 0;
     if (rbuf_reserve(p, NP__BUFPOOL_MIN) != 0)
       break;
@@ -268,9 +279,8 @@ static void discard_more(struct np__pipe *p, DWORD err) {
     p->rlaunching = 1;
     p->rsync = 0;
     np__pipe_op_begin(p, &p->read_op);
-    np__pipe_op_launched(
-        p, &p->read_op,
-        ReadFile(p->handle, p->rbuf, (DWORD)p->rcap, NULL, &p->read_op.ov), 0);
+    ok = ReadFile(p->handle, p->rbuf, (DWORD)p->rcap, &got, &p->read_op.ov);
+    np__pipe_op_launched(p, &p->read_op, ok, got);
     p->rlaunching = 0;
     if (!p->rsync)
       return; /* in flight: discard_done goes on */
@@ -278,13 +288,20 @@ static void discard_more(struct np__pipe *p, DWORD err) {
   }
   rbuf_put(p);
   p->rstate = NP__READ_IDLE;
+  if (np__pipe_flushing(p) &&
+      np__pipe_retry_later(p, &p->rretry, err, retry_fire))
+    p->rstate = NP__READ_RETRY;
 }
 
 static void discard_done(struct np__op *op, DWORD err, DWORD bytes) {
   struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
 
-  NP__UNUSED(bytes);
   p->rstate = NP__READ_IDLE;
+  /* Past the bound the stream is aborted, and flushes no more. */
+  if (read_worked(err)) {
+    np__pipe_retry_reset(&p->rretry);
+    (void)np__pipe_linger_discarded(p, bytes);
+  }
   if (p->rlaunching) {
     p->rsync = 1;
     p->rsync_err = err;
@@ -315,6 +332,37 @@ static void probe_data(struct np__pipe *p, DWORD bytes) {
   np__source_signal(&p->stream.src, NP_READABLE);
 }
 
+/* A read failed for want of resources: it goes to NP__READ_RETRY and
+ * is launched again later.  A read that worked resets the slot's
+ * retries.  Returns 1 when the read will be retried. */
+static int read_retry(struct np__pipe *p, DWORD err) {
+  if (read_worked(err)) {
+    np__pipe_retry_reset(&p->rretry);
+    return 0;
+  }
+  if (!np__pipe_retry_later(p, &p->rretry, err, retry_fire))
+    return 0;
+  p->rstate = NP__READ_RETRY;
+  return 1;
+}
+
+/* The retry timer: the read is launched again as it was (the rest of a
+ * message goes after the part already read); a closed stream goes on
+ * discarding.  Gives back the timer's reference. */
+static void retry_fire(struct np__timer *t) {
+  struct np__pipe *p = NP__CONTAINER_OF(t, struct np__pipe, rretry.timer);
+
+  p->rstate = NP__READ_IDLE;
+  if (p->closed) {
+    rbuf_put(p);
+    discard_more(p, 0);
+  } else if (p->rlen > 0 ? launch_read(p) != 0 : start_read(p) != 0) {
+    /* np_read will retry and report the shortage. */
+    np__source_signal(&p->stream.src, NP_READABLE);
+  }
+  np__pipe_unref(p);
+}
+
 static void read_done(struct np__op *op, DWORD err, DWORD bytes) {
   struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
 
@@ -322,7 +370,13 @@ static void read_done(struct np__op *op, DWORD err, DWORD bytes) {
     /* Completed after np_close, or cancelled by it. */
     rbuf_put(p);
     p->rstate = NP__READ_IDLE;
+    /* Its bytes are dropped too; past the bound the stream is aborted
+     * and flushes no more. */
+    if (read_worked(err))
+      (void)np__pipe_linger_discarded(p, bytes);
     discard_more(p, err);
+  } else if (read_retry(p, err)) {
+    /* retry_fire goes on */
   } else if (p->rstate == NP__READ_PROBE) {
     if (err != 0)
       read_failed(p, err);
@@ -383,6 +437,7 @@ static int step(struct np__pipe *p) {
     return 1;
   case NP__READ_PROBE:
   case NP__READ_PENDING:
+  case NP__READ_RETRY:
     return 0;
   default:
     return 1;
@@ -433,6 +488,7 @@ ptrdiff_t np__pipe_read(np_stream *s, void *buf, size_t len) {
 
 void np__pipe_read_stop(struct np__pipe *p) {
   undefer(p);
+  (void)np__pipe_retry_stop(p, &p->rretry);
   if (p->rstate == NP__READ_PROBE || p->rstate == NP__READ_PENDING) {
     /* While writes flush, the read in flight stays: its completion
      * starts discarding. */

@@ -8,6 +8,11 @@
  * completion (appended bytes, or a partial write) is sent next.  In
  * message mode every message is a buffer of its own and one WriteFile,
  * so boundaries are kept.
+ *
+ * A WriteFile that fails because the system lacks resources for the
+ * moment keeps the slot busy (wbusy and wwaiting) and is issued again on
+ * the poller's timer (pipe-backoff.c); only a shortage that lasts reaches
+ * the user.
  */
 #include "config.h"
 
@@ -71,8 +76,9 @@ static void wbuf_pop(struct np__pipe *p) {
 
 void np__pipe_write_drop(struct np__pipe *p) {
   /* The buffer of the write in flight is the kernel's until it
-   * completes; write_done drops it then. */
-  struct np__wbuf *keep = p->wbusy ? p->whead : NULL;
+   * completes; write_done drops it then.  A write waiting for its retry
+   * is not in flight. */
+  struct np__wbuf *keep = p->wbusy && !p->wwaiting ? p->whead : NULL;
 
   if (keep != NULL) {
     while (keep->next != NULL) {
@@ -136,30 +142,56 @@ static void write_failed(struct np__pipe *p, DWORD err) {
   np__source_signal(&p->stream.src, NP_WRITABLE | NP_ERR);
 }
 
+/* A closed stream keeps its handle only until its writes are out.  A
+ * completion inside write_pump leaves this to the pump's caller. */
+static void close_if_done(struct np__pipe *p) {
+  if (p->closed && !p->wbusy && !p->wpumping)
+    np__pipe_close_handle(p);
+}
+
+/* The retry timer: the write goes out again, from where it was.  Gives
+ * back the timer's reference. */
+static void retry_fire(struct np__timer *t) {
+  struct np__pipe *p = NP__CONTAINER_OF(t, struct np__pipe, wretry.timer);
+
+  p->wbusy = p->wwaiting = 0;
+  write_pump(p);
+  close_if_done(p);
+  np__pipe_unref(p);
+}
+
+/* The OS took bytes of the head buffer: the rest goes next. */
+static void write_sent(struct np__pipe *p, DWORD bytes) {
+  struct np__wbuf *b = p->whead;
+  /* A message is never resent in part: that would split it. */
+  size_t n = p->message ? b->len - b->sent : (size_t)bytes;
+
+  np__pipe_retry_reset(&p->wretry);
+  b->sent += n;
+  p->wqueued -= n;
+  if (b->sent == b->len)
+    wbuf_pop(p);
+  room_freed(p);
+  write_pump(p);
+}
+
 static void write_done(struct np__op *op, DWORD err, DWORD bytes) {
   struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, write_op);
-  struct np__wbuf *b = p->whead;
 
   p->wbusy = 0;
-  if (err != 0) {
+  if (err != 0 && p->werr == 0 &&
+      np__pipe_retry_later(p, &p->wretry, err, retry_fire)) {
+    /* The slot stays taken, so that nothing else is sent first and a
+     * closed stream keeps its handle meanwhile. */
+    p->wbusy = p->wwaiting = 1;
+  } else if (err != 0) {
     write_failed(p, err);
   } else {
-    /* A message is never resent in part: that would split it. */
-    size_t n = p->message ? b->len - b->sent : (size_t)bytes;
-
-    b->sent += n;
-    p->wqueued -= n;
-    if (b->sent == b->len)
-      wbuf_pop(p);
-    room_freed(p);
-    write_pump(p);
+    write_sent(p, bytes);
   }
   if (p->werr != 0)
     np__pipe_write_drop(p);
-  /* A closed stream keeps its handle only until its writes are out.  A
-   * completion inside write_pump leaves this to the pump's caller. */
-  if (p->closed && !p->wbusy && !p->wpumping)
-    np__pipe_close_handle(p);
+  close_if_done(p);
   np__pipe_op_end(p);
 }
 

@@ -11,6 +11,8 @@
  *   pipe-connect.c   np_connect: open, wait for a busy or absent name
  *   pipe-sys.c       path building
  *   security-*.c     descriptors and the SDDL check
+ *   pipe-linger.c    the end of a closed stream: bounded delivery, abort
+ *   pipe-backoff.c   reads and writes retried when the system runs short
  */
 #ifndef NP_WIN_PIPE_H
 #define NP_WIN_PIPE_H
@@ -55,7 +57,16 @@ enum np__read_state {
   NP__READ_PENDING, /* a read into rbuf is in flight */
   NP__READ_WAITING, /* the probe saw data in the pipe; none read yet */
   NP__READ_DATA,    /* rbuf holds unread bytes, or one whole message */
-  NP__READ_END      /* rerr (NP_EOF or an error) is final */
+  NP__READ_END,     /* rerr (NP_EOF or an error) is final */
+  NP__READ_RETRY    /* a read the system had no resources for waits for
+                       its retry timer (pipe-backoff.c) */
+};
+
+/* A slot's retries after transient failures (pipe-backoff.c). */
+struct np__pipe_retry {
+  struct np__timer timer; /* armed: holds a reference on the pipe */
+  uint64_t give_up;       /* np__now_ms() from which errors stand, or 0 */
+  unsigned delay_ms;      /* the wait before the next retry */
 };
 
 /* One queued write; its bytes follow the header in the same pool
@@ -115,6 +126,13 @@ struct np__pipe {
   unsigned char wbusy;    /* a WriteFile is in flight */
   unsigned char wpumping; /* write_pump is running */
   unsigned char wblocked; /* np_write said NP_EAGAIN: signal room */
+
+  /* Retries (pipe-backoff.c) and the end of a closed stream
+   * (pipe-linger.c). */
+  struct np__pipe_retry rretry, wretry;
+  unsigned char wwaiting;   /* wbusy, but for wretry: nothing in flight */
+  struct np__timer lingering; /* closed and flushing: the linger limit */
+  size_t discarded;           /* closed: input read and dropped */
 };
 
 /* Creates the object for handle, associates the handle with the poller's
@@ -182,5 +200,49 @@ int np__pipe_shutdown(np_stream *s);
 void np__pipe_write_drop(struct np__pipe *p);
 /* The peer is gone (a read saw the end): later writes give NP_EPIPE. */
 void np__pipe_write_peer_gone(struct np__pipe *p);
+
+/* ---- the end of a closed stream (pipe-linger.c) ------------------------ */
+
+/* np_abort for pipes: the token goes, reads and writes in flight are
+ * cancelled, unsent bytes are dropped and the handle is closed at once;
+ * the memory goes with the last completion. */
+void np__pipe_abort(np_stream *s);
+/* np_close left writes in flight: bounds their delivery by the stream's
+ * linger_ms (after which the stream is aborted). */
+void np__pipe_linger_start(struct np__pipe *p);
+/* A closed stream read and dropped bytes more of its peer's input: past
+ * NP__LINGER_DISCARD_MAX the peer is not going to read what we flush,
+ * and the stream is aborted.  Returns non-zero when it was. */
+int np__pipe_linger_discarded(struct np__pipe *p, size_t bytes);
+/* Aborts p now (closed or not yet handed out): no new I/O, everything
+ * in flight cancelled, queued writes dropped, the handle closed.  Takes
+ * and gives back a reference of its own, so p may be freed on return
+ * only if the caller holds none. */
+void np__pipe_abort_now(struct np__pipe *p);
+/* Stops every timer of p (linger and retries), giving back the
+ * retries' references.  The caller holds a reference. */
+void np__pipe_timers_stop(struct np__pipe *p);
+
+/* ---- retries after transient failures (pipe-backoff.c) -------------- */
+
+/* Non-zero for the Win32 errors that say the system lacks memory, quota
+ * or resources for now (ERROR_NOT_ENOUGH_QUOTA, ERROR_NO_SYSTEM_RESOURCES,
+ * ERROR_INVALID_USER_BUFFER, ERROR_NOT_ENOUGH_MEMORY, ...): worth another
+ * try a little later. */
+int np__pipe_transient(DWORD err);
+/* An operation of slot r failed with err.  When err is transient and
+ * the slot has not been failing for NP__PIPE_RETRY_FOR_MS, arms r's
+ * timer to call fire after a back-off (1 ms, doubling up to 100 ms),
+ * taking a reference on p that fire must give back with np__pipe_unref,
+ * and returns 1.  Otherwise returns 0: the error stands. */
+int np__pipe_retry_later(struct np__pipe *p, struct np__pipe_retry *r,
+                         DWORD err, void (*fire)(struct np__timer *t));
+/* Slot r's operation worked: its next failure starts afresh. */
+void np__pipe_retry_reset(struct np__pipe_retry *r);
+/* Disarms r and gives back its reference, if it was armed.  Returns
+ * non-zero when it was.  The caller holds a reference of its own. */
+int np__pipe_retry_stop(struct np__pipe *p, struct np__pipe_retry *r);
+
+#define NP__PIPE_RETRY_FOR_MS 5000
 
 #endif /* NP_WIN_PIPE_H */

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include "afd.h"
 #include "common/bufpool.h"
 #include "win.h"
 
@@ -98,9 +99,9 @@ int np__backend_poll_new(np_poll **out) {
 }
 
 /* Dispatches completions until every counted operation has come back.
- * Cancelled operations return at once; the bound only guards against an
- * operation that never does, whose memory is then leaked rather than
- * freed under the kernel's feet. */
+ * Cancelled operations, and those whose handles are closed, return at
+ * once; the bound only guards against one that never does (a driver
+ * that ignores cancellation). */
 static void drain(np_poll *poll) {
   uint64_t deadline = np__now_ms() + DRAIN_MS;
 
@@ -124,13 +125,24 @@ int np__backend_flushing(np_poll *poll) {
   return 0;
 }
 
+/* What is still in flight belongs to objects already closed: writes
+ * being flushed, cancelled reads, connects and AFD polls.  Everything is
+ * cancelled and every handle the poller owns is closed before the
+ * drain, so that no peer, no pipe name and no socket waits for it.  The
+ * drain then frees the objects whose completions come.  One that has
+ * not come by the deadline may still be written by the kernel (the
+ * OVERLAPPED, and a read's buffer): that object is leaked on purpose,
+ * since freeing it would corrupt whatever reuses the memory, and only
+ * its memory is, since its handle is closed already.  The port goes
+ * last; the kernel keeps it alive for such late completions. */
 void np__backend_poll_free(np_poll *poll) {
-  struct np__linger *l;
+  struct np__linger *l, *next;
 
-  /* What is still in flight belongs to objects already closed (writes
-   * being flushed, cancelled reads and connects): cancel, then wait. */
-  for (l = poll->lingering; l != NULL; l = l->next)
-    l->cancel(l);
+  for (l = poll->lingering; l != NULL; l = next) {
+    next = l->next;
+    l->cancel(l); /* may free the object, and l with it */
+  }
+  np__afd_devices_close(poll);
   drain(poll);
   CloseHandle(poll->port);
   np__bufpool_destroy(&poll->pool);

@@ -49,8 +49,9 @@ void np__iocp_op_end(np_poll *poll);
 
 /* Something whose operations may still be in flight after its owner let
  * go of it (a closed pipe flushing its writes).  np__backend_poll_free
- * calls cancel on each before it drains the port; cancel only requests
- * cancellation (the completions still come) and must not unlink. */
+ * calls cancel on each before it drains the port; cancel cancels what
+ * is in flight and closes the object's handle (the completions still
+ * come), and may free the object, which unlinks it. */
 struct np__linger {
   struct np__linger *next, *prev;
   void (*cancel)(struct np__linger *l);
