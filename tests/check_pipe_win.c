@@ -902,6 +902,324 @@ START_TEST(test_pipe_win_accept_creates_replacement_first) {
 }
 END_TEST
 
+/* ---- bounded teardown and shortages ------------------------------------ */
+
+/* Calls of the pipe I/O functions, seen through the seam. */
+struct io_count {
+  int fn_read, fn_write;
+  unsigned long reads, writes, failed;
+};
+
+static long count_io(struct np__seam_call *c, int after, void *ctx) {
+  struct io_count *n = ctx;
+
+  if (!after)
+    return 0;
+  if (c->fn == n->fn_read)
+    n->reads++;
+  else if (c->fn == n->fn_write)
+    n->writes++;
+  if (c->injected)
+    n->failed++;
+  return 0;
+}
+
+/* Replaces the recorder with a counter of ReadFile and WriteFile. */
+static void count_io_start(struct io_count *n) {
+  memset(n, 0, sizeof(*n));
+  n->fn_read = np__seam_fn_id("ReadFile");
+  n->fn_write = np__seam_fn_id("WriteFile");
+  ck_assert_int_ge(n->fn_read, 0);
+  ck_assert_int_ge(n->fn_write, 0);
+  np__seam_observe(count_io, n);
+}
+
+/* Reads what a plain handle holds until the pipe reports its end;
+ * returns the byte count.  A server end still open (nothing to read,
+ * yet no end) fails the test. */
+static size_t raw_read_to_end(HANDLE h) {
+  static char buf[65536];
+  size_t total = 0;
+  DWORD avail = 0, got, err;
+
+  for (;;) {
+    BOOL ok = PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL);
+
+    err = GetLastError();
+    if (!ok)
+      break;
+    ck_assert_msg(avail > 0, "the server end is still open");
+    if (avail > sizeof(buf))
+      avail = sizeof(buf);
+    ck_assert(ReadFile(h, buf, avail, &got, NULL));
+    total += got;
+  }
+  ck_assert_uint_eq(err, ERROR_BROKEN_PIPE);
+  return total;
+}
+
+/* np_poll_free closes every handle it owns before it waits for the
+ * port, even where cancelling does not work (CancelIoEx fails here): a
+ * stream stuck with bytes for a peer that never reads, and a TCP
+ * listener's poll, end at once.  The peer finds the end after what the
+ * pipe held, the name is gone (a client finds no instance, where a
+ * leaked handle would answer ERROR_PIPE_BUSY), a new listener gets the
+ * name, and nothing is leaked. */
+START_TEST(test_pipe_win_poll_free_closes_stuck_handles) {
+  enum { N = 1024 * 1024 };
+  unsigned char *out = malloc(N);
+  np_listener *l, *tl;
+  np_stream *s, *c;
+  HANDLE h, again;
+  uint64_t start, took;
+  DWORD err;
+
+  ck_assert_ptr_nonnull(out);
+  fill(out, N, 7);
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_listen(poll_, "tcp:127.0.0.1:0", NULL, 9, &tl), 0);
+  h = CreateFileW(wname_, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                  0, NULL);
+  ck_assert(h != INVALID_HANDLE_VALUE);
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np_write(s, out, N), N);
+  ck_assert(pipe_of(s)->wbusy);
+  np_close(s);
+  np__seam_fail_fn(np__seam_fn_id("CancelIoEx"), 0, 0);
+  start = npt_now_ms();
+  np_poll_free(poll_);
+  poll_ = NULL;
+  took = npt_now_ms() - start;
+  np__seam_reset();
+  printf("np_poll_free with CancelIoEx failing: %llu ms\n",
+         (unsigned long long)took);
+  ck_assert_uint_lt(took, 1000);
+  ck_assert_int_eq(np__pipe_live, 0);
+  ck_assert_uint_lt(raw_read_to_end(h), N);
+  CloseHandle(h);
+  again = CreateFileW(wname_, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                      OPEN_EXISTING, 0, NULL);
+  err = GetLastError();
+  ck_assert(again == INVALID_HANDLE_VALUE);
+  ck_assert_uint_eq(err, ERROR_FILE_NOT_FOUND);
+  ck_assert_int_eq(np_poll_new(&poll_), 0);
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+  free(out);
+}
+END_TEST
+
+/* np_abort, pipe and TCP: the peer finds the end (a reset for TCP) at
+ * once, without the bytes that were still queued, and the aborted end
+ * leaves nothing to flush.  Wine closes a socket gracefully whatever
+ * SO_LINGER says, so its peer finds a clean end instead of the reset. */
+START_TEST(test_pipe_win_abort_ends_at_once) {
+  enum { N = 1024 * 1024 };
+  unsigned char *out = malloc(N), *in = malloc(N);
+  char addr[64];
+  np_listener *l;
+  np_stream *c, *s;
+  size_t got = 0;
+  ptrdiff_t r;
+
+  ck_assert_ptr_nonnull(out);
+  ck_assert_ptr_nonnull(in);
+  fill(out, N, 11);
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  ck_assert_int_eq(np_write(c, out, N), N);
+  np_abort(c);
+  ck_assert_int_eq(np_poll_flush(poll_, 0), 0);
+  while ((r = read_next(s, TOK_S, in + got, N - got)) > 0)
+    got += (size_t)r;
+  ck_assert_int_eq(r, NP_EOF);
+  ck_assert_uint_lt(got, N);
+  ck_assert_int_eq(memcmp(in, out, got), 0);
+  np_close(s);
+  np_listener_close(l);
+  /* TCP: SO_LINGER {1, 0}, so the peer's next read is a reset. */
+  ck_assert_int_eq(np_listen(poll_, "tcp:127.0.0.1:0", NULL, TOK_L, &l), 0);
+  ck_assert_int_gt(np_listener_address(l, addr, sizeof(addr)), 0);
+  ck_assert_int_eq(np_connect(poll_, addr, NULL, TOK_C, NP_WRITABLE, &c), 0);
+  ck_assert_uint_ne(npt_wait_token(poll_, TOK_C, NP_WRITABLE, WAIT_MS), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  ck_assert_int_eq(np_write(c, "abc", 3), 3);
+  ck_assert_int_eq(read_next(s, TOK_S, in, 3), 3);
+  np_abort(c);
+  r = read_next(s, TOK_S, in, 3);
+  if (npt_under_wine() && r == NP_EOF)
+    printf("test_pipe_win_abort_ends_at_once: Wine sends no TCP reset\n");
+  else
+    ck_assert_int_eq(r, NP_ECONNRESET);
+  np_close(s);
+  np_listener_close(l);
+  free_poll_no_leak();
+  free(out);
+  free(in);
+}
+END_TEST
+
+/* Reads and writes that fail for want of resources (as on a machine
+ * short of non-paged pool or quota) are tried again: every byte or
+ * message arrives intact, no error reaches the user, and each failure
+ * costs one retry. */
+static void shortage_passes(uint32_t flags, DWORD err) {
+  static const size_t sizes[] = {300000, 1, 5000, 0, 70000};
+  enum { BUF = 300000 };
+  unsigned char *out = malloc(BUF), *in = malloc(BUF);
+  struct io_count n;
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s;
+  size_t i, got;
+  ptrdiff_t r;
+
+  ck_assert_ptr_nonnull(out);
+  ck_assert_ptr_nonnull(in);
+  memset(&o, 0, sizeof(o));
+  o.flags = flags;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, &o, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  count_io_start(&n);
+  np__seam_fail_fn(n.fn_write, (long)err, 3);
+  np__seam_fail_fn(n.fn_read, (long)err, 3);
+  for (i = 0; i < NP__ARRAY_SIZE(sizes); i++) {
+    /* Byte mode: the first size only. */
+    if (!(flags & NP_OPT_MESSAGE) && i > 0)
+      break;
+    fill(out, sizes[i], (unsigned)i);
+    ck_assert_int_eq(np_write(c, out, sizes[i]), (ptrdiff_t)sizes[i]);
+    if (flags & NP_OPT_MESSAGE) {
+      ck_assert_int_eq(read_next(s, TOK_S, in, BUF), (ptrdiff_t)sizes[i]);
+    } else {
+      for (got = 0; got < sizes[i]; got += (size_t)r) {
+        r = read_next(s, TOK_S, in + got, sizes[i] - got);
+        ck_assert_int_gt(r, 0);
+      }
+    }
+    ck_assert_msg(memcmp(in, out, sizes[i]) == 0, "%zu bytes differ",
+                  sizes[i]);
+  }
+  ck_assert_uint_eq(n.failed, 6);
+  ck_assert_int_eq(np_stream_error(c), 0);
+  ck_assert_int_eq(np_stream_error(s), 0);
+  np__seam_reset();
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free(out);
+  free(in);
+}
+
+START_TEST(test_pipe_win_shortage_is_retried) {
+  shortage_passes(0, ERROR_NOT_ENOUGH_QUOTA);
+  shortage_passes(0, ERROR_NO_SYSTEM_RESOURCES);
+  shortage_passes(NP_OPT_MESSAGE, ERROR_INVALID_USER_BUFFER);
+  shortage_passes(NP_OPT_MESSAGE, ERROR_NOT_ENOUGH_MEMORY);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* A shortage that lasts NP__PIPE_RETRY_FOR_MS ends both slots with
+ * NP_ENOBUFS (reported as NP_ERR for the writer, by np_read for the
+ * reader); meanwhile the retries back off (dozens of calls, not
+ * thousands) and the poller sleeps between them. */
+START_TEST(test_pipe_win_lasting_shortage_fails) {
+  struct io_count n;
+  np_listener *l;
+  np_stream *c, *s;
+  np_event ev[8];
+  uint64_t start, took;
+  int write_failed = 0, read_failed = 0, waits = 0;
+  char buf[8];
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, NP_WRITABLE, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  count_io_start(&n);
+  np__seam_fail_fn(n.fn_write, ERROR_NOT_ENOUGH_QUOTA, 0);
+  np__seam_fail_fn(n.fn_read, ERROR_WORKING_SET_QUOTA, 0);
+  start = npt_now_ms();
+  ck_assert_int_eq(np_write(c, "hello", 5), 5);
+  ck_assert_int_eq(np_read(s, buf, sizeof(buf)), NP_EAGAIN);
+  /* Writable all along: only the change that the failure brings is to
+   * end a wait. */
+  ck_assert_int_eq(np_stream_set_interest(c, TOK_C, NP_WRITABLE | NP_EDGE),
+                   0);
+  ck_assert_int_eq(np_poll_wait(poll_, ev, 8, 0), 1);
+  while (!(write_failed && read_failed)) {
+    int k, got;
+
+    ck_assert_msg(npt_now_ms() - start < NP__PIPE_RETRY_FOR_MS + WAIT_MS,
+                  "no failure yet");
+    got = np_poll_wait(poll_, ev, 8, 1000);
+    ck_assert_int_ge(got, 0);
+    waits++;
+    for (k = 0; k < got; k++) {
+      if (ev[k].token == TOK_C && (ev[k].events & NP_ERR)) {
+        ck_assert_int_eq(np_stream_error(c), NP_ENOBUFS);
+        write_failed = 1;
+      }
+      if (ev[k].token == TOK_S && !read_failed) {
+        ck_assert_int_eq(np_read(s, buf, sizeof(buf)), NP_ENOBUFS);
+        read_failed = 1;
+      }
+    }
+  }
+  took = npt_now_ms() - start;
+  printf("lasting shortage: failed after %llu ms, %lu reads, %lu writes, "
+         "%d waits\n",
+         (unsigned long long)took, n.reads, n.writes, waits);
+  ck_assert_uint_ge(took, NP__PIPE_RETRY_FOR_MS - 100);
+  ck_assert_uint_ge(n.writes, 10);
+  ck_assert_uint_le(n.writes, 200);
+  ck_assert_uint_ge(n.reads, 10);
+  ck_assert_uint_le(n.reads, 200);
+  ck_assert_int_le(waits, 20);
+  ck_assert_int_eq(np_write(c, "x", 1), NP_ENOBUFS);
+  np__seam_reset();
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* A stream closed while a write waits for its retry still delivers:
+ * the retry goes on after np_close, and np_poll_flush waits for it. */
+START_TEST(test_pipe_win_close_during_retry_delivers) {
+  struct io_count n;
+  np_listener *l;
+  np_stream *c, *s;
+  char buf[16];
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  count_io_start(&n);
+  np__seam_fail_fn(n.fn_write, ERROR_NO_SYSTEM_RESOURCES, 5);
+  ck_assert_int_eq(np_write(c, "parting", 7), 7);
+  ck_assert(pipe_of(c)->wwaiting);
+  np_close(c);
+  ck_assert_int_eq(np_poll_flush(poll_, 0), NP_ETIMEDOUT);
+  ck_assert_int_eq(np_poll_flush(poll_, WAIT_MS), 0);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, sizeof(buf)), 7);
+  ck_assert_int_eq(memcmp(buf, "parting", 7), 0);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, sizeof(buf)), NP_EOF);
+  np__seam_reset();
+  np_close(s);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* ---- data path --------------------------------------------------------- */
 
 /* Message sizes around every buffer boundary, larger than the pool's
@@ -1464,5 +1782,12 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_empty_port_not_asked);
   tcase_add_test(tc, test_pipe_win_small_message_rides_probe);
   tcase_add_test(tc, test_pipe_win_bufpool_classes_and_limit);
+  tc = npt_tcase(su, "teardown");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_pipe_win_poll_free_closes_stuck_handles);
+  tcase_add_test(tc, test_pipe_win_abort_ends_at_once);
+  tcase_add_test(tc, test_pipe_win_shortage_is_retried);
+  tcase_add_test(tc, test_pipe_win_lasting_shortage_fails);
+  tcase_add_test(tc, test_pipe_win_close_during_retry_delivers);
   return npt_run(su);
 }
