@@ -37,8 +37,12 @@ static void on_interest(struct np__source *src) {
   np__pipe_read_arm(from_source(src));
 }
 
+/* Through the stream's current ops: a client end that is still
+ * connecting closes its own way (pipe-connect.c). */
 static void on_orphan(struct np__source *src) {
-  pipe_close(&from_source(src)->stream);
+  np_stream *s = &from_source(src)->stream;
+
+  (s->ops->close)(s);
 }
 
 static const struct np__source_ops source_ops = {on_interest, on_orphan};
@@ -81,6 +85,16 @@ static void choose_completion_mode(struct np__pipe *p) {
     p->skip_sync = !p->message;
 }
 
+int np__pipe_attach(struct np__pipe *p, HANDLE handle) {
+  int err = np__iocp_associate(p->poll, handle);
+
+  if (err != 0)
+    return err;
+  p->handle = handle;
+  choose_completion_mode(p);
+  return 0;
+}
+
 int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
                  size_t write_limit, int server, struct np__pipe **out) {
   struct np__pipe *p = calloc(1, sizeof(*p));
@@ -89,12 +103,8 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   *out = NULL;
   if (p == NULL)
     return NP_ENOMEM;
-  if ((err = np__iocp_associate(poll, handle)) != 0) {
-    free(p);
-    return err;
-  }
   p->poll = poll;
-  p->handle = handle;
+  p->handle = INVALID_HANDLE_VALUE;
   p->refs = 1;
   p->message = (flags & NP_OPT_MESSAGE) != 0;
   p->server = server != 0;
@@ -102,7 +112,12 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   p->rstate = NP__READ_IDLE;
   p->rsize = p->message ? NP__BUFPOOL_MIN : READ_START;
   p->wlimit = write_limit;
-  choose_completion_mode(p);
+  /* After the mode: it decides how completions arrive. */
+  if (handle != INVALID_HANDLE_VALUE &&
+      (err = np__pipe_attach(p, handle)) != 0) {
+    free(p);
+    return err;
+  }
   p->linger.cancel = on_linger_cancel;
   p->linger.flushing = on_linger_flushing;
   np__iocp_linger_add(poll, &p->linger);
@@ -111,14 +126,37 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   return 0;
 }
 
-void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest) {
-  p->closed = 0;
-  p->stream.ops = &stream_ops;
+void np__pipe_register(struct np__pipe *p, uint64_t token, uint32_t interest,
+                       const struct np__stream_ops *ops) {
+  p->stream.ops = ops != NULL ? ops : &stream_ops;
   p->stream.error = 0;
   np__source_register(np__poll_core(p->poll), &p->stream.src, &source_ops,
                       token, interest);
+}
+
+void np__pipe_start(struct np__pipe *p) {
+  p->closed = 0;
+  p->stream.ops = &stream_ops;
   np__source_signal(&p->stream.src, NP_WRITABLE);
   np__pipe_read_defer(p);
+}
+
+void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest) {
+  np__pipe_register(p, token, interest, NULL);
+  np__pipe_start(p);
+}
+
+/* The failed stream is an ordinary one whose read slot has ended and
+ * whose writes fail: the pipe's ops then need no case of their own, and
+ * no read is ever launched on the missing handle. */
+void np__pipe_fail(struct np__pipe *p, int err) {
+  p->closed = 0;
+  p->stream.ops = &stream_ops;
+  p->rstate = NP__READ_END;
+  p->rerr = err;
+  p->werr = err;
+  p->stream.error = err;
+  np__source_signal(&p->stream.src, NP_WRITABLE | NP_ERR);
 }
 
 void np__pipe_unref(struct np__pipe *p) {
@@ -197,6 +235,10 @@ static int pipe_peer(np_stream *s, np_peer *peer) {
   ULONG pid = 0;
   BOOL ok;
 
+  /* A client end whose connect failed has no handle (and
+   * INVALID_HANDLE_VALUE would name this process). */
+  if (p->handle == INVALID_HANDLE_VALUE)
+    return p->werr != 0 ? p->werr : NP_ENOTCONN;
   ok = p->server ? GetNamedPipeClientProcessId(p->handle, &pid)
                  : GetNamedPipeServerProcessId(p->handle, &pid);
   if (!ok)
