@@ -427,11 +427,47 @@ static int busy_accept(struct run *r, np_stream *const *c, int n,
   }
 }
 
+/* The outcome of a connect that waits, which is reported on tok:
+ * 0 (connected), its error, or NP_EIO when the wait itself ended the
+ * script (r says why). */
+static int connect_outcome(struct run *r, uint64_t tok, np_stream *s) {
+  if (wait_for(r, tok, NP_WRITABLE))
+    return NP_EIO;
+  return np_stream_error(s);
+}
+
+/* A client that waits briefly for the full backlog times out.  Returns
+ * non-zero to stop. */
+static int busy_times_out(struct run *r, const char *name,
+                          const np_options *wo) {
+  np_stream *extra;
+  int e;
+
+  /* The listener is readable all along (level-triggered): it is paused,
+   * or every wait would return at once until the deadline. */
+  if (check(r, "np_listener_set_interest",
+            np_listener_set_interest(r->l, TOK_L, 0)))
+    return 1;
+  e = np_connect(r->poll, name, wo, TOK_C, NP_WRITABLE, &extra);
+  if (e == 0) {
+    e = connect_outcome(r, TOK_C, extra);
+    np_close(extra);
+  }
+  if (e == 0) {
+    r->corrupt = 1; /* in, though the backlog was full */
+    return 1;
+  }
+  if (e != NP_ETIMEDOUT)
+    return r->hung || check(r, "np_connect (busy)", e);
+  return check(r, "np_listener_set_interest",
+               np_listener_set_interest(r->l, TOK_L, NP_READABLE));
+}
+
 /* A listener with a backlog of one: clients that do not wait connect
  * until the name is busy (NP_EBUSY); one that waits briefly times out
- * (NP_ETIMEDOUT); once a client is accepted, one that waits gets in and
- * its byte arrives.  Sweeps the waiting connect (a blocking connect(2)
- * on POSIX, WaitNamedPipe and its back-off on Windows). */
+ * (NP_ETIMEDOUT, as NP_ERR on its token); once a client is accepted,
+ * one that waits gets in and its byte arrives.  Sweeps the connect that
+ * waits, retried on the poller's timers. */
 static int busy_session(struct run *r) {
   np_stream *c[BUSY_MAX] = {NULL};
   np_options lo, wo;
@@ -456,16 +492,8 @@ static int busy_session(struct run *r) {
   }
   if (!stop && n == 0)
     r->corrupt = stop = 1;
-  if (!stop) {
-    np_stream *extra;
-
-    e = np_connect(r->poll, name, &wo, TOK_C, 0, &extra);
-    if (e == 0) {
-      np_close(extra);
-      r->corrupt = stop = 1;
-    } else if (e != NP_ETIMEDOUT)
-      stop = check(r, "np_connect (busy)", e);
-  }
+  if (!stop)
+    stop = busy_times_out(r, name, &wo);
   /* The clients that came first are accepted (and closed) in order; the
    * first accept makes room for one that waits long enough. */
   for (i = 0; i < n && !stop; i++) {
