@@ -1425,6 +1425,132 @@ START_TEST(test_pipe_win_close_storm) {
 }
 END_TEST
 
+/* ---- listeners heal ----------------------------------------------------- */
+
+/* No event for tok within ms (the poller runs meanwhile). */
+static void no_event_for(uint64_t tok, int ms) {
+  uint64_t deadline = npt_now_ms() + (uint64_t)ms;
+  np_event ev[8];
+
+  while (npt_now_ms() < deadline) {
+    int n = np_poll_wait(poll_, ev, 8, 10);
+
+    ck_assert_int_ge(n, 0);
+    while (n-- > 0)
+      ck_assert_msg(ev[n].token != tok, "event %#x for token %u",
+                    (unsigned)ev[n].events, (unsigned)tok);
+  }
+}
+
+/* A listener of backlog 1 whose refill in np_accept failed (arm_fault says
+ * how) has no instance left; a client that waits for it is served all
+ * the same, because the poller's timer makes the instance again, and no
+ * error is reported. */
+static void heals_after(void (*arm_fault)(void)) {
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s, *c2, *s2;
+  char buf[4];
+
+  memset(&o, 0, sizeof(o));
+  o.backlog = 1;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  arm_fault();
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np__seam_injected(), 1);
+  /* Nothing listens now: s's instance is the name's only one. */
+  ck_assert_int_eq(np__pipe_live, 2);
+  o.flags = NP_OPT_WAIT_BUSY | NP_OPT_WAIT_ABSENT;
+  o.timeout_ms = 2000;
+  ck_assert_int_eq(
+      np_connect(poll_, name_, &o, TOK_C + 10, NP_READABLE | NP_WRITABLE, &c2),
+      0);
+  /* Not np_accept, which would refill: the poller alone. */
+  ck_assert_uint_eq(await_tok(TOK_C + 10, NP_WRITABLE) & NP_ERR, 0);
+  s2 = accept_one(l, TOK_S + 10, NP_READABLE | NP_WRITABLE);
+  ck_assert_int_eq(np_write(c2, "hi", 2), 2);
+  ck_assert_int_eq(read_next(s2, TOK_S + 10, buf, sizeof(buf)), 2);
+  ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+  no_event_for(TOK_L, 30);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s), NP_EAGAIN);
+  np_close(s2);
+  np_close(c2);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+
+static void fail_next_create(void) {
+  fail_create_with = ERROR_NO_SYSTEM_RESOURCES;
+  fail_create_on = npcalls;
+}
+
+static void fail_next_connect(void) {
+  np__seam_fail_fn(fn_connect_pipe, ERROR_NOT_ENOUGH_QUOTA, 1);
+}
+
+START_TEST(test_pipe_win_listener_heals_failed_create) {
+  heals_after(fail_next_create);
+}
+END_TEST
+
+START_TEST(test_pipe_win_listener_heals_failed_connect) {
+  heals_after(fail_next_connect);
+}
+END_TEST
+
+/* An error that retries cannot fix is reported once: NP_ERR on the
+ * listener's token, then np_accept returns it once.  A lasting shortage
+ * is reported after a bounded number of retries, which go on (slowly)
+ * after that: once the shortage ends the listener serves again.  A
+ * denied creation is reported at once. */
+START_TEST(test_pipe_win_listener_reports_lasting_failure) {
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s, *s2;
+  uint64_t start;
+
+  memset(&o, 0, sizeof(o));
+  o.backlog = 1;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  np__seam_fail_fn(fn_create_pipe, ERROR_NO_SYSTEM_RESOURCES, 0);
+  start = npt_now_ms();
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_uint_ne(await_tok(TOK_L, NP_ERR), 0);
+  ck_assert_uint_ge(npt_now_ms() - start, 500);
+  ck_assert_int_ge(np__seam_injected(), 10);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_ENOBUFS);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_EAGAIN);
+  no_event_for(TOK_L, 50);
+  /* The shortage ends: within a retry interval an instance listens. */
+  np__seam_reset();
+  np__seam_observe(recorder, NULL);
+  np_close(c);
+  o.flags = NP_OPT_WAIT_BUSY | NP_OPT_WAIT_ABSENT;
+  o.timeout_ms = 3000;
+  ck_assert_int_eq(np_connect(poll_, name_, &o, TOK_C, NP_WRITABLE, &c), 0);
+  ck_assert_uint_eq(await_tok(TOK_C, NP_WRITABLE) & NP_ERR, 0);
+  s2 = accept_one(l, TOK_S + 10, 0);
+  np_close(s2);
+  np_close(c);
+  /* Denied: no retry fixes that. */
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  fail_create_with = ERROR_ACCESS_DENIED;
+  fail_create_on = npcalls;
+  np_close(s);
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_EACCES);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_EAGAIN);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* ---- connect waits ----------------------------------------------------- */
 
 /* Waiting for an absent or busy name never sleeps nor blocks: the
@@ -1657,6 +1783,9 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_server_close_flushes_writes);
   tcase_add_test(tc, test_pipe_win_poll_free_cancels_unread_writes);
   tcase_add_test(tc, test_pipe_win_accept_creates_replacement_first);
+  tcase_add_test(tc, test_pipe_win_listener_heals_failed_create);
+  tcase_add_test(tc, test_pipe_win_listener_heals_failed_connect);
+  tcase_add_test(tc, test_pipe_win_listener_reports_lasting_failure);
   tcase_add_test(tc, test_pipe_win_close_storm);
   tc = npt_tcase(su, "data");
   tcase_add_checked_fixture(tc, setup, teardown);
