@@ -132,6 +132,8 @@ typedef struct np_options {
   const char *sddl;    /* Windows: security descriptor, NULL: default */
   uint32_t allow_uid;  /* POSIX: also accept this uid (with flags bit) */
   unsigned mode;       /* POSIX: socket file mode, 0: 0600 */
+  int linger_ms;       /* np_close delivers for at most this long, then
+                          aborts; 0: 30000, < 0: without a limit */
 } np_options;
 
 /* Also accept the uid in np_options.allow_uid (POSIX). */
@@ -232,8 +234,14 @@ typedef struct np_peer {
 NP_EXTERN int np_stream_peer(np_stream *s, np_peer *peer);
 /* Closes the stream without blocking: reads and connects are cancelled,
  * bytes already accepted by np_write are still delivered while the peer
- * lives.  The token is never reported again.  NULL is ignored. */
+ * lives, for at most np_options.linger_ms (and while the peer sends at
+ * most 1 MiB more), after which the stream is aborted.  The token is
+ * never reported again.  NULL is ignored. */
 NP_EXTERN void np_close(np_stream *s);
+/* Closes the stream at once, dropping what np_write accepted and did not
+ * send yet (a TCP peer sees a reset).  The token is never reported
+ * again.  NULL is ignored. */
+NP_EXTERN void np_abort(np_stream *s);
 
 #ifdef __cplusplus
 }

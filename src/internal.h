@@ -30,6 +30,10 @@
 #define NP__MAX_BACKLOG 255
 #define NP__DEFAULT_WRITE_LIMIT (1024u * 1024u)
 #define NP__PIPE_NAME_MAX 256 /* characters after the pipe prefix */
+#define NP__DEFAULT_LINGER_MS 30000
+/* Input a closed stream reads and drops while it still delivers, before
+ * it gives up on a peer that sends and never reads. */
+#define NP__LINGER_DISCARD_MAX (1024u * 1024u)
 
 /* ---- sources and the ready list (common/ready.c) ---------------------- */
 
@@ -181,6 +185,7 @@ struct np__opts {
   const char *sddl;
   uint32_t allow_uid;
   unsigned mode;
+  int linger_ms; /* < 0: without a limit */
 };
 
 /* Resolves opts (NULL means defaults).  Returns 0 or NP_EINVAL. */
@@ -198,6 +203,7 @@ struct np__listener_ops {
 struct np_listener {
   struct np__source src;
   const struct np__listener_ops *ops;
+  int linger_ms; /* for accepted streams (np_options.linger_ms) */
 };
 
 struct np__stream_ops {
@@ -206,12 +212,15 @@ struct np__stream_ops {
   int (*shutdown)(np_stream *s);
   int (*peer)(np_stream *s, np_peer *peer);
   void (*close)(np_stream *s);
+  /* np_abort: frees the stream at once, dropping unsent bytes. */
+  void (*abort)(np_stream *s);
 };
 
 struct np_stream {
   struct np__source src;
   const struct np__stream_ops *ops;
-  int error; /* pending error for np_stream_error, 0 if none */
+  int error;     /* pending error for np_stream_error, 0 if none */
+  int linger_ms; /* how long np_close may deliver; < 0: no limit */
 };
 
 /* Backend entry points by address kind.  Each registers the new object

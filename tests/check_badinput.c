@@ -538,8 +538,8 @@ static long run_connect_to_message_server(const struct row *r) {
   return err;
 }
 
-/* The server appears, on its own poller in another thread, while
- * np_connect waits without a limit. */
+/* The server appears, on its own poller in another thread, while a
+ * connect waits without a limit. */
 struct late_server {
   char name[300];
 };
@@ -569,7 +569,12 @@ static long run_connect_wait_forever(const struct row *r) {
 
   memcpy(ls.name, name_, sizeof(ls.name));
   t = npt_thread_start(late_server_main, &ls);
-  err = np_connect(poll_, name_, &r->o, TOK_C, 0, &c);
+  /* It returns at once, connecting; writable once the server came. */
+  err = np_connect(poll_, name_, &r->o, TOK_C, NP_WRITABLE, &c);
+  if (err == 0) {
+    ck_assert(npt_wait_token(poll_, TOK_C, NP_WRITABLE, WAIT_MS) != 0);
+    err = np_stream_error(c);
+  }
   npt_thread_join(t);
   np_close(c);
   return err;

@@ -394,10 +394,27 @@ static int pipe_session(struct run *r) {
 #define BUSY_MAX 4   /* clients that may fit before the name is busy */
 #define BUSY_TOK 100 /* + i: client i, outside by_tok */
 
+/* Non-zero when ev reports that the server refused one of the clients
+ * c[0, n) waiting in the backlog (its credentials could not be read,
+ * say): that client sees its end, and the script ends with what its read
+ * says. */
+static int busy_refused(struct run *r, np_stream *const *c, int n,
+                        const np_event *ev) {
+  uint64_t t = ev->token;
+  unsigned char b[1];
+  ptrdiff_t rc;
+
+  if (t < BUSY_TOK || t >= BUSY_TOK + (uint64_t)n ||
+      !(ev->events & (NP_HUP | NP_ERR)))
+    return 0;
+  rc = np_read(c[t - BUSY_TOK], b, 1);
+  /* Not "np_read ...": NP_EAGAIN here is an error too. */
+  check(r, "refused: np_read", rc < 0 ? rc : NP_EIO);
+  return 1;
+}
+
 /* Accepts the next connection into tok while the clients c[0, n) wait
- * in the backlog.  The server may refuse one (its credentials could not
- * be read, say): that client sees its end, and the script ends with
- * what its read says. */
+ * in the backlog. */
 static int busy_accept(struct run *r, np_stream *const *c, int n,
                        uint64_t tok) {
   uint64_t deadline = npt_now_ms() + (uint64_t)wait_ms();
@@ -412,62 +429,47 @@ static int busy_accept(struct run *r, np_stream *const *c, int n,
     e = wait_until(r, deadline, "accepting a waiting client", ev, 16);
     if (e < 0)
       return 1;
-    for (k = 0; k < e; k++) {
-      uint64_t t = ev[k].token;
-      unsigned char b[1];
+    for (k = 0; k < e; k++)
+      if (busy_refused(r, c, n, &ev[k]))
+        return 1;
+  }
+}
 
-      if (t >= BUSY_TOK && t < BUSY_TOK + (uint64_t)n &&
-          (ev[k].events & (NP_HUP | NP_ERR))) {
-        ptrdiff_t rc = np_read(c[t - BUSY_TOK], b, 1);
+/* Waits for the end of a connect that waits (s, reported as tok) while
+ * the clients c[0, n) sit in the backlog: sets *err to 0 once connected,
+ * or to its error.  The listener, readable all along with its backlog
+ * full, is silenced meanwhile so that the waits sleep.  Returns non-zero
+ * to stop (the wait failed or ran out, or a client was refused). */
+static int connect_outcome(struct run *r, np_stream *s, uint64_t tok,
+                           np_stream *const *c, int n, int *err) {
+  uint64_t deadline = npt_now_ms() + (uint64_t)wait_ms();
+  int stop = -1;
 
-        /* Not "np_read ...": NP_EAGAIN here is an error too. */
-        return check(r, "refused: np_read", rc < 0 ? rc : NP_EIO);
+  (void)np_listener_set_interest(r->l, TOK_L, 0);
+  while (stop < 0) {
+    np_event ev[16];
+    int got = wait_until(r, deadline, "a connect that waits", ev, 16), k;
+
+    if (got < 0)
+      stop = 1;
+    for (k = 0; k < got && stop < 0; k++) {
+      if (ev[k].token == tok) {
+        *err = np_stream_error(s);
+        stop = 0;
+      } else if (busy_refused(r, c, n, &ev[k])) {
+        stop = 1;
       }
     }
   }
-}
-
-/* The outcome of a connect that waits, which is reported on tok:
- * 0 (connected), its error, or NP_EIO when the wait itself ended the
- * script (r says why). */
-static int connect_outcome(struct run *r, uint64_t tok, np_stream *s) {
-  if (wait_for(r, tok, NP_WRITABLE))
-    return NP_EIO;
-  return np_stream_error(s);
-}
-
-/* A client that waits briefly for the full backlog times out.  Returns
- * non-zero to stop. */
-static int busy_times_out(struct run *r, const char *name,
-                          const np_options *wo) {
-  np_stream *extra;
-  int e;
-
-  /* The listener is readable all along (level-triggered): it is paused,
-   * or every wait would return at once until the deadline. */
-  if (check(r, "np_listener_set_interest",
-            np_listener_set_interest(r->l, TOK_L, 0)))
-    return 1;
-  e = np_connect(r->poll, name, wo, TOK_C, NP_WRITABLE, &extra);
-  if (e == 0) {
-    e = connect_outcome(r, TOK_C, extra);
-    np_close(extra);
-  }
-  if (e == 0) {
-    r->corrupt = 1; /* in, though the backlog was full */
-    return 1;
-  }
-  if (e != NP_ETIMEDOUT)
-    return r->hung || check(r, "np_connect (busy)", e);
-  return check(r, "np_listener_set_interest",
-               np_listener_set_interest(r->l, TOK_L, NP_READABLE));
+  (void)np_listener_set_interest(r->l, TOK_L, NP_READABLE);
+  return stop;
 }
 
 /* A listener with a backlog of one: clients that do not wait connect
  * until the name is busy (NP_EBUSY); one that waits briefly times out
- * (NP_ETIMEDOUT, as NP_ERR on its token); once a client is accepted,
- * one that waits gets in and its byte arrives.  Sweeps the connect that
- * waits, retried on the poller's timers. */
+ * (NP_ETIMEDOUT); once a client is accepted, one that waits gets in and
+ * its byte arrives.  Sweeps the waiting connect (retries on the
+ * poller's timers) and how its outcome is reported. */
 static int busy_session(struct run *r) {
   np_stream *c[BUSY_MAX] = {NULL};
   np_options lo, wo;
@@ -492,8 +494,20 @@ static int busy_session(struct run *r) {
   }
   if (!stop && n == 0)
     r->corrupt = stop = 1;
-  if (!stop)
-    stop = busy_times_out(r, name, &wo);
+  if (!stop) {
+    np_stream *extra;
+
+    e = np_connect(r->poll, name, &wo, TOK_C, NP_WRITABLE, &extra);
+    if (e == 0) {
+      stop = connect_outcome(r, extra, TOK_C, c, n, &e);
+      np_close(extra);
+      /* Connected to a name that stayed busy? */
+      if (!stop && e == 0)
+        r->corrupt = stop = 1;
+    }
+    if (!stop && e != NP_ETIMEDOUT)
+      stop = check(r, "np_connect (busy)", e);
+  }
   /* The clients that came first are accepted (and closed) in order; the
    * first accept makes room for one that waits long enough. */
   for (i = 0; i < n && !stop; i++) {
@@ -507,6 +521,8 @@ static int busy_session(struct run *r) {
       stop = check(r, "np_connect (waited)",
                    np_connect(r->poll, name, &wo, TOK_C2, NP_WRITABLE,
                               &r->by_tok[TOK_C2])) ||
+             connect_outcome(r, r->by_tok[TOK_C2], TOK_C2, c, n, &e) ||
+             check(r, "np_connect (waited)", e) ||
              write_all(r, TOK_C2, "w", 1);
     }
   }

@@ -313,6 +313,124 @@ START_TEST(test_close_unblocks_a_peer_writing_back) {
 }
 END_TEST
 
+/* ---- bounded close ----------------------------------------------------- */
+
+/* A listener in sp_ and a client in cp_ whose options are o. */
+static void open_pair_opts(const np_options *o, np_listener **l,
+                           np_stream **c, np_stream **s) {
+  ck_assert_int_eq(np_listen(sp_, name_, NULL, TOK_L, l), 0);
+  ck_assert_int_eq(np_connect(cp_, name_, o, TOK_C, NP_WRITABLE, c), 0);
+  *s = accept_on(*l, TOK_L, TOK_S, NP_READABLE);
+}
+
+/* Reads s until its end, checking the pattern; returns the byte count. */
+static size_t read_to_end(np_stream *s) {
+  uint64_t start = npt_now_ms();
+  size_t got = 0;
+  int eof = 0;
+
+  while (!eof) {
+    ck_assert_msg(npt_now_ms() - start < WAIT_MS, "no end after %zu", got);
+    got += read_available(s, got, &eof);
+    if (!eof)
+      npt_wait_token(sp_, TOK_S, NP_READABLE, 10);
+  }
+  return got;
+}
+
+/* A closed stream whose peer never reads gives up at its linger limit,
+ * not before: the flush ends, and the peer finds a prefix of the bytes,
+ * then the end. */
+START_TEST(test_close_linger_limit_ends_delivery) {
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s;
+  size_t sent;
+  uint64_t start;
+
+  memset(&o, 0, sizeof(o));
+  o.linger_ms = 300;
+  open_pair_opts(&o, &l, &c, &s);
+  sent = write_until_full(c);
+  start = npt_now_ms();
+  np_close(c);
+  ck_assert_int_eq(np_poll_flush(cp_, 100), NP_ETIMEDOUT);
+  ck_assert_int_eq(np_poll_flush(cp_, WAIT_MS), 0);
+  ck_assert_uint_ge(npt_now_ms() - start, 300);
+  ck_assert_uint_lt(read_to_end(s), sent);
+  np_close(s);
+  np_listener_close(l);
+}
+END_TEST
+
+/* np_abort drops what was not sent at once: nothing is left to flush. */
+START_TEST(test_abort_drops_unsent_bytes) {
+  np_listener *l;
+  np_stream *c, *s;
+  size_t sent;
+
+  open_pair_opts(NULL, &l, &c, &s);
+  sent = write_until_full(c);
+  np_abort(c);
+  ck_assert_int_eq(np_poll_flush(cp_, 0), 0);
+  ck_assert_uint_lt(read_to_end(s), sent);
+  np_abort(NULL);
+  np_close(s);
+  np_listener_close(l);
+}
+END_TEST
+
+/* A peer that keeps sending to a closed stream and never reads cannot
+ * make it read without end: either its writes fail (a pipe's closed end
+ * takes no more) or the delivery gives up once the closed stream has
+ * dropped NP__LINGER_DISCARD_MAX bytes, long before the linger limit.
+ * Either way the peer has pushed a bounded amount. */
+static void assert_discard_bounded(const char *listen_addr) {
+  static unsigned char junk[CHUNK];
+  char addr[300];
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s;
+  size_t pushed = 0;
+  uint64_t start;
+  ptrdiff_t r = 0;
+
+  memset(&o, 0, sizeof(o));
+  o.linger_ms = 60000;
+  ck_assert_int_eq(np_listen(sp_, listen_addr, NULL, TOK_L, &l), 0);
+  ck_assert_int_gt(np_listener_address(l, addr, sizeof(addr)), 0);
+  ck_assert_int_eq(np_connect(cp_, addr, &o, TOK_C, NP_WRITABLE, &c), 0);
+  ck_assert_uint_ne(npt_wait_token(cp_, TOK_C, NP_WRITABLE, WAIT_MS), 0);
+  s = accept_on(l, TOK_L, TOK_S, NP_WRITABLE);
+  ck_assert_uint_gt(write_until_full(c), 0);
+  np_close(c);
+  start = npt_now_ms();
+  /* The server writes and never reads. */
+  while (r != NP_EPIPE && r != NP_ECONNRESET && np_poll_flush(cp_, 0) != 0) {
+    ck_assert_msg(npt_now_ms() - start < WAIT_MS,
+                  "still delivering after the peer sent %zu bytes", pushed);
+    r = np_write(s, junk, sizeof(junk));
+    if (r > 0)
+      pushed += (size_t)r;
+    else if (r == NP_EAGAIN)
+      npt_wait_token(sp_, TOK_S, NP_WRITABLE, 10);
+    (void)np_poll_flush(cp_, 1);
+  }
+  /* What the closed end dropped, plus what the buffers on the way hold
+   * (the server's write limit and the kernels' queues). */
+  ck_assert_uint_lt(pushed, 16u * 1024u * 1024u);
+  np_close(s);
+  ck_assert_int_eq(np_poll_flush(cp_, WAIT_MS), 0);
+  ck_assert_uint_lt(npt_now_ms() - start, WAIT_MS);
+  np_listener_close(l);
+}
+
+START_TEST(test_close_discards_bounded_input) {
+  assert_discard_bounded(name_);
+  assert_discard_bounded("tcp:127.0.0.1:0");
+}
+END_TEST
+
 int main(void) {
   Suite *suite = suite_create("flush");
   TCase *tc = npt_tcase(suite, "flush");
@@ -325,5 +443,8 @@ int main(void) {
   tcase_add_test(tc, test_flush_keeps_wake);
   tcase_add_test(tc, test_flush_keeps_edge);
   tcase_add_test(tc, test_close_unblocks_a_peer_writing_back);
+  tcase_add_test(tc, test_close_linger_limit_ends_delivery);
+  tcase_add_test(tc, test_abort_drops_unsent_bytes);
+  tcase_add_test(tc, test_close_discards_bounded_input);
   return npt_run(suite);
 }

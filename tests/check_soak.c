@@ -507,7 +507,9 @@ static uint32_t flow_want(const struct flow *f) {
   return want;
 }
 
-/* Waits for a TCP connect to finish.  Returns 0 or fails the client. */
+/* Waits for a connect to finish (TCP, or a pipe that waited for a free
+ * instance).  Returns 0, NP_ETIMEDOUT for a pipe whose wait ran out (to
+ * be tried again), or -1 having failed the client. */
 static int await_connected(struct flow *f, np_poll *poll) {
   while (!run_over(f->c->sk)) {
     np_event ev[4];
@@ -516,14 +518,17 @@ static int await_connected(struct flow *f, np_poll *poll) {
     for (i = 0; i < n; i++) {
       if (!(ev[i].events & NP_WRITABLE))
         continue;
-      if ((err = np_stream_error(f->s)) != 0) {
-        client_fail(f->c, __LINE__, "TCP connect: %s", np_errname(err));
+      err = np_stream_error(f->s);
+      if (err == NP_ETIMEDOUT && !f->p->tcp)
+        return err;
+      if (err != 0) {
+        client_fail(f->c, __LINE__, "connect: %s", np_errname(err));
         return -1;
       }
       return 0;
     }
   }
-  client_fail(f->c, __LINE__, "TCP connect never finished");
+  client_fail(f->c, __LINE__, "connect never finished");
   return -1;
 }
 
@@ -540,12 +545,17 @@ static int flow_connect(struct flow *f, np_poll *poll) {
   o.flags = NP_OPT_WAIT_BUSY | (sk->v->message ? NP_OPT_MESSAGE : 0u);
   o.timeout_ms = CONNECT_SLICE_MS;
   store_int(&f->c->phase, PHASE_CONNECT);
-  do
+  do {
     err = np_connect(poll, f->p->tcp ? sk->tcp_addr : sk->pipe_addr, &o,
-                     TOK_CLIENT, f->p->tcp ? NP_WRITABLE : 0, &f->s);
-  while (err == NP_ETIMEDOUT && !run_over(sk));
+                     TOK_CLIENT, NP_WRITABLE, &f->s);
+    /* Connected, or connecting: writable once the outcome is known. */
+    if (err == 0 && (err = await_connected(f, poll)) != 0)
+      np_close(f->s);
+  } while (err == NP_ETIMEDOUT && !run_over(sk));
   if (npt_now_ms() - start > f->c->connect_max_ms)
     f->c->connect_max_ms = npt_now_ms() - start;
+  if (err == -1)
+    return -1;
   if (err != 0) {
     client_fail(f->c, __LINE__, "connect %s: %s", f->p->tcp ? "tcp" : "pipe",
                 np_errname(err));
@@ -553,10 +563,7 @@ static int flow_connect(struct flow *f, np_poll *poll) {
   }
   store_int(&f->c->phase, PHASE_STREAM);
   f->rec->started = 1;
-  if (f->p->tcp && await_connected(f, poll) != 0) {
-    np_close(f->s);
-    return -1;
-  }
+  f->interest = NP_WRITABLE;
   return 0;
 }
 

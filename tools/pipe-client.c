@@ -203,8 +203,9 @@ static int run_listen(const struct client *cl) {
   return tl_serve(&cfg);
 }
 
-/* Waits until the connection is made: at once for a pipe, in the
- * background for TCP.  Returns 0 or NP_E*. */
+/* Waits until the connection is made: at once for a pipe whose server
+ * was there, in the background for TCP and for a pipe that waits for
+ * its server (--wait, --timeout).  Returns 0 or NP_E*. */
 static int await_connected(np_poll *poll, struct tl_end *e, int timeout_ms) {
   uint64_t start = tl_sys_now_ms();
 
@@ -240,8 +241,8 @@ static int connect_stream(np_poll *poll, const struct client *cl,
 
   err = np_connect(poll, cl->address, &cl->opts, tl_end_token(e),
                    TL_STREAM_INTEREST, &e->stream);
-  /* A pipe is connected when np_connect returns; TCP finishes later. */
-  if (err == 0 && tl_address_is_tcp(cl->address)) {
+  /* The stream is writable once connected; np_stream_error tells. */
+  if (err == 0) {
     err = await_connected(poll, e, cl->timeout_ms);
     if (err != 0) {
       np_close(e->stream);

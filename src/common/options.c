@@ -25,5 +25,8 @@ int np__options_resolve(const np_options *opts, struct np__opts *out) {
   out->sddl = opts->sddl;
   out->allow_uid = opts->allow_uid;
   out->mode = opts->mode != 0 ? opts->mode : 0600u;
+  out->linger_ms = opts->linger_ms == 0  ? NP__DEFAULT_LINGER_MS
+                   : opts->linger_ms < 0 ? -1
+                                         : opts->linger_ms;
   return 0;
 }

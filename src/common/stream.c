@@ -25,21 +25,29 @@ int np_listen(np_poll *poll, const char *address, const np_options *opts,
       (err = np__options_resolve(opts, &o)) != 0)
     return err;
   if (addr.kind == NP__ADDR_TCP)
-    return np__tcp_listen(poll, &addr, &o, token, out);
-  /* Only this machine can serve a pipe name. */
-  if (addr.kind == NP__ADDR_PIPE && addr.host[0] != '.')
-    return NP_EINVAL;
-  return np__pipe_listen(poll, &addr, &o, token, out);
+    err = np__tcp_listen(poll, &addr, &o, token, out);
+  else if (addr.kind == NP__ADDR_PIPE && addr.host[0] != '.')
+    err = NP_EINVAL; /* only this machine can serve a pipe name */
+  else
+    err = np__pipe_listen(poll, &addr, &o, token, out);
+  if (err == 0)
+    (*out)->linger_ms = o.linger_ms;
+  return err;
 }
 
 int np_accept(np_listener *l, uint64_t token, uint32_t interest,
               np_stream **out) {
+  int err;
+
   if (out != NULL)
     *out = NULL;
   if (l == NULL || out == NULL || (interest & ~NP__INTEREST_BITS) != 0 ||
       ((interest & NP_EDGE) && (interest & NP_ONESHOT)))
     return NP_EINVAL;
-  return (l->ops->accept)(l, token, interest, out);
+  err = (l->ops->accept)(l, token, interest, out);
+  if (err == 0)
+    (*out)->linger_ms = l->linger_ms;
+  return err;
 }
 
 int np_listener_address(np_listener *l, char *buf, size_t len) {
@@ -76,8 +84,12 @@ int np_connect(np_poll *poll, const char *address, const np_options *opts,
       (err = np__options_resolve(opts, &o)) != 0)
     return err;
   if (addr.kind == NP__ADDR_TCP)
-    return np__tcp_connect(poll, &addr, &o, token, interest, out);
-  return np__pipe_connect(poll, &addr, &o, token, interest, out);
+    err = np__tcp_connect(poll, &addr, &o, token, interest, out);
+  else
+    err = np__pipe_connect(poll, &addr, &o, token, interest, out);
+  if (err == 0)
+    (*out)->linger_ms = o.linger_ms;
+  return err;
 }
 
 ptrdiff_t np_read(np_stream *s, void *buf, size_t len) {
@@ -124,4 +136,9 @@ int np_stream_peer(np_stream *s, np_peer *peer) {
 void np_close(np_stream *s) {
   if (s != NULL)
     (s->ops->close)(s);
+}
+
+void np_abort(np_stream *s) {
+  if (s != NULL)
+    (s->ops->abort)(s);
 }

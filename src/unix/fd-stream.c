@@ -73,6 +73,7 @@ static void end_dial(struct np__fd_stream *s) {
 static void destroy(struct np__fd_stream *s) {
   if (s->closing)
     np__epoll_flushing(s->poll, -1);
+  np__timer_stop(np__poll_core(s->poll), &s->linger);
   if (s->dial != NULL)
     end_dial(s);
   np__source_deregister(&s->pub.src);
@@ -270,18 +271,38 @@ static void connect_done(struct np__fd_stream *s) {
   connect_failed(s, np__error_from_os(e));
 }
 
+/* Frees the stream at once, dropping what it still holds.  A TCP peer
+ * is told with a reset (SO_LINGER 0), so that it never takes the missing
+ * bytes for a clean end; a pipe's peer sees its end. */
+static void abort_now(struct np__fd_stream *s) {
+  struct linger lg = {1, 0};
+
+  if (!(s->flags & NP__FD_PIPE))
+    (void)setsockopt(s->watch.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  destroy(s);
+}
+
+static void linger_expired(struct np__timer *t) {
+  abort_now(NP__CONTAINER_OF(t, struct np__fd_stream, linger));
+}
+
 /* A closed stream that still flushes reads and drops whatever arrives:
  * a peer blocked writing to us (its bytes count against its send buffer
  * until we take them) would otherwise never read what we flush, and the
  * two ends would wait for each other forever.  Reads until the socket is
- * empty, as the edge-triggered watch requires. */
-static void discard_input(struct np__fd_stream *s) {
+ * empty, as the edge-triggered watch requires.  A peer that has sent
+ * NP__LINGER_DISCARD_MAX bytes since the close is not going to read:
+ * returns non-zero, and the stream is aborted. */
+static int discard_input(struct np__fd_stream *s) {
   char scratch[16384];
   ssize_t n;
 
-  do
+  do {
     n = recv(s->watch.fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-  while (n > 0 || (n < 0 && errno == EINTR));
+    if (n > 0 && (s->discarded += (size_t)n) > NP__LINGER_DISCARD_MAX)
+      return 1;
+  } while (n > 0 || (n < 0 && errno == EINTR));
+  return 0;
 }
 
 static void on_event(struct np__watch *w, uint32_t ev) {
@@ -299,10 +320,10 @@ static void on_event(struct np__watch *w, uint32_t ev) {
     flush(s);
   }
   if (s->closing) {
-    if (ev & EPOLLIN)
-      discard_input(s);
+    if ((ev & EPOLLIN) && discard_input(s))
+      abort_now(s);
     /* Everything left, or nobody is there to take it. */
-    if (s->out.len == 0)
+    else if (s->out.len == 0)
       destroy(s);
     return;
   }
@@ -476,12 +497,22 @@ static void stream_close(np_stream *p) {
   s->closing = 1;
   np__epoll_flushing(s->poll, 1);
   (void)np__source_set_interest(&s->pub.src, 0, 0);
+  /* The delivery is bounded in time: a peer that never reads does not
+   * keep the stream, its descriptor and its buffer for good. */
+  if (s->pub.linger_ms >= 0)
+    np__timer_start(np__poll_core(s->poll), &s->linger,
+                    (uint64_t)s->pub.linger_ms);
   /* We will not read any more: the peer's writes fail with EPIPE now
    * instead of filling a queue that nobody drains. */
   if (!s->connecting) {
     (void)shutdown(s->watch.fd, SHUT_RD);
-    discard_input(s);
+    if (discard_input(s))
+      abort_now(s);
   }
+}
+
+static void stream_abort(np_stream *p) {
+  abort_now(from_pub(p));
 }
 
 static void orphan_close(struct np__source *src) {
@@ -489,7 +520,8 @@ static void orphan_close(struct np__source *src) {
 }
 
 static const struct np__stream_ops stream_ops = {
-    stream_read, stream_write, stream_shutdown, stream_peer, stream_close};
+    stream_read, stream_write,  stream_shutdown,
+    stream_peer, stream_close, stream_abort};
 
 static const struct np__source_ops source_ops = {NULL, orphan_close};
 
@@ -512,6 +544,7 @@ static int stream_alloc(np_poll *poll, int fd, unsigned flags,
   s->flags = flags;
   s->write_limit = write_limit;
   s->connecting = (flags & NP__FD_CONNECTING) != 0;
+  np__timer_init(&s->linger, linger_expired);
   s->epoll_events = BASE_EVENTS | (s->connecting ? EPOLLOUT : 0u);
   if ((flags & NP__FD_MESSAGE) && (err = np__fd_msg_setup(s)) != 0) {
     free(s);

@@ -42,6 +42,8 @@ struct np__fd_stream {
   unsigned char connecting;
   unsigned char in_epoll;   /* the fd is in the epoll set */
   struct np__fd_dial *dial; /* a connect that waits, or NULL */
+  struct np__timer linger;  /* closing: the end of np_close's delivery */
+  size_t discarded;         /* closing: input read and dropped */
 };
 
 /* ---- fd-wbuf.c --------------------------------------------------------- */
