@@ -221,8 +221,9 @@ static void dial_close(np_stream *s) {
   np__pipe_unref(p);
 }
 
+/* Nothing was sent: aborting is closing. */
 static const struct np__stream_ops dial_ops = {
-    dial_read, dial_write, dial_shutdown, dial_peer, dial_close,
+    dial_read, dial_write, dial_shutdown, dial_peer, dial_close, dial_close,
 };
 
 /* ---- np_connect --------------------------------------------------------- */

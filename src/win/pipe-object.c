@@ -23,10 +23,12 @@
 volatile LONG np__pipe_live;
 
 static void pipe_close(np_stream *s);
+static void pipe_abort(np_stream *s);
 static int pipe_peer(np_stream *s, np_peer *peer);
 
 static const struct np__stream_ops stream_ops = {
-    np__pipe_read, np__pipe_write, np__pipe_shutdown, pipe_peer, pipe_close,
+    np__pipe_read, np__pipe_write, np__pipe_shutdown,
+    pipe_peer,     pipe_close,     pipe_abort,
 };
 
 static struct np__pipe *from_source(struct np__source *src) {
@@ -227,6 +229,24 @@ static void pipe_close(np_stream *s) {
   np__pipe_read_stop(p);
   if (!p->wbusy)
     np__pipe_close_handle(p);
+  np__pipe_unref(p);
+}
+
+/* np_abort for pipes: as np_close, but what np_write accepted and the
+ * OS has not taken is dropped, and the handle closes at once, which
+ * ends the operations still in flight; the memory goes with their
+ * completions. */
+static void pipe_abort(np_stream *s) {
+  struct np__pipe *p = NP__CONTAINER_OF(s, struct np__pipe, stream);
+
+  p->cancelled = 1; /* nothing starts again */
+  if (p->werr == 0)
+    p->werr = NP_ECANCELED;
+  np__pipe_write_drop(p);
+  np__source_deregister(&s->src);
+  p->closed = 1;
+  np__pipe_read_stop(p);
+  np__pipe_close_handle(p);
   np__pipe_unref(p);
 }
 

@@ -292,6 +292,18 @@ static void stream_close(np_stream *ps) {
   np__afd_sock_close(&s->afd);
 }
 
+/* np_abort: a linger of zero makes closesocket reset the connection and
+ * drop what the socket still holds. */
+static void stream_abort(np_stream *ps) {
+  struct tcp_stream *s = stream_of(ps);
+  struct linger lg = {1, 0};
+
+  if (s->sock != INVALID_SOCKET)
+    (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
+                     sizeof(lg));
+  stream_close(ps);
+}
+
 static void stream_interest_changed(struct np__source *src) {
   stream_rearm(NP__CONTAINER_OF(src, struct tcp_stream, pub.src));
 }
@@ -301,7 +313,8 @@ static void stream_close_orphan(struct np__source *src) {
 }
 
 static const struct np__stream_ops stream_ops = {
-    stream_read, stream_write, stream_shutdown, stream_peer, stream_close};
+    stream_read, stream_write, stream_shutdown,
+    stream_peer, stream_close, stream_abort};
 static const struct np__source_ops stream_source_ops = {
     stream_interest_changed, stream_close_orphan};
 
