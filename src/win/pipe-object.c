@@ -74,6 +74,22 @@ int np__pipe_flushing(const struct np__pipe *p) {
          p->handle != INVALID_HANDLE_VALUE;
 }
 
+void np__pipe_flush_end(struct np__pipe *p, int give_up) {
+  np__timer_stop(np__poll_core(p->poll), &p->linger_due);
+  if (give_up) {
+    p->cancelled = 1; /* nothing starts again */
+    if (p->werr == 0)
+      p->werr = NP_ECANCELED;
+    np__pipe_write_drop(p);
+  }
+  np__pipe_close_handle(p);
+}
+
+/* The peer did not take the bytes within np_stream.linger_ms. */
+static void on_linger_due(struct np__timer *t) {
+  np__pipe_flush_end(NP__CONTAINER_OF(t, struct np__pipe, linger_due), 1);
+}
+
 static int on_linger_flushing(const struct np__linger *l) {
   return np__pipe_flushing(NP__CONTAINER_OF(l, struct np__pipe, linger));
 }
@@ -120,6 +136,7 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
     free(p);
     return err;
   }
+  np__timer_init(&p->linger_due, on_linger_due);
   p->linger.cancel = on_linger_cancel;
   p->linger.flushing = on_linger_flushing;
   np__iocp_linger_add(poll, &p->linger);
@@ -164,6 +181,7 @@ void np__pipe_fail(struct np__pipe *p, int err) {
 void np__pipe_unref(struct np__pipe *p) {
   if (--p->refs > 0)
     return;
+  np__timer_stop(np__poll_core(p->poll), &p->linger_due);
   np__pipe_close_handle(p);
   np__pipe_read_stop(p);
   np__pipe_write_drop(p);
@@ -229,6 +247,9 @@ static void pipe_close(np_stream *s) {
   np__pipe_read_stop(p);
   if (!p->wbusy)
     np__pipe_close_handle(p);
+  else if (s->linger_ms >= 0)
+    np__timer_start(np__poll_core(p->poll), &p->linger_due,
+                    (uint64_t)s->linger_ms);
   np__pipe_unref(p);
 }
 
@@ -239,14 +260,11 @@ static void pipe_close(np_stream *s) {
 static void pipe_abort(np_stream *s) {
   struct np__pipe *p = NP__CONTAINER_OF(s, struct np__pipe, stream);
 
-  p->cancelled = 1; /* nothing starts again */
-  if (p->werr == 0)
-    p->werr = NP_ECANCELED;
-  np__pipe_write_drop(p);
+  p->cancelled = 1;
   np__source_deregister(&s->src);
   p->closed = 1;
   np__pipe_read_stop(p);
-  np__pipe_close_handle(p);
+  np__pipe_flush_end(p, 1);
   np__pipe_unref(p);
 }
 

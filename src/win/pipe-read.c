@@ -30,7 +30,9 @@
  * Closing.  np_close stops reading, but while accepted writes are still
  * being flushed the stream keeps reading and throws the bytes away: a
  * peer that is itself blocked writing to us would otherwise never read
- * what we flush, and both ends would wait for each other forever.
+ * what we flush, and both ends would wait for each other forever.  Past
+ * NP__LINGER_DISCARD_MAX dropped bytes it gives up the delivery, so a
+ * peer that only sends cannot hold it forever.
  */
 #include "config.h"
 
@@ -260,6 +262,9 @@ static void discard_done(struct np__op *op, DWORD err, DWORD bytes);
  * the result of the read that just ended, if any. */
 static void discard_more(struct np__pipe *p, DWORD err) {
   while (read_worked(err) && np__pipe_flushing(p)) {
+    DWORD got = 0;
+    BOOL ok;
+
     p->rlen = 0;
     if (rbuf_reserve(p, NP__BUFPOOL_MIN) != 0)
       break;
@@ -268,9 +273,9 @@ static void discard_more(struct np__pipe *p, DWORD err) {
     p->rlaunching = 1;
     p->rsync = 0;
     np__pipe_op_begin(p, &p->read_op);
-    np__pipe_op_launched(
-        p, &p->read_op,
-        ReadFile(p->handle, p->rbuf, (DWORD)p->rcap, NULL, &p->read_op.ov), 0);
+    /* The count of a synchronous success: discard_done counts it. */
+    ok = ReadFile(p->handle, p->rbuf, (DWORD)p->rcap, &got, &p->read_op.ov);
+    np__pipe_op_launched(p, &p->read_op, ok, got);
     p->rlaunching = 0;
     if (!p->rsync)
       return; /* in flight: discard_done goes on */
@@ -283,8 +288,11 @@ static void discard_more(struct np__pipe *p, DWORD err) {
 static void discard_done(struct np__op *op, DWORD err, DWORD bytes) {
   struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
 
-  NP__UNUSED(bytes);
   p->rstate = NP__READ_IDLE;
+  /* A peer that sends without end must not keep the stream alive. */
+  p->discarded += bytes;
+  if (p->discarded > NP__LINGER_DISCARD_MAX && np__pipe_flushing(p))
+    np__pipe_flush_end(p, 1);
   if (p->rlaunching) {
     p->rsync = 1;
     p->rsync_err = err;

@@ -159,7 +159,7 @@ static void write_done(struct np__op *op, DWORD err, DWORD bytes) {
   /* A closed stream keeps its handle only until its writes are out.  A
    * completion inside write_pump leaves this to the pump's caller. */
   if (p->closed && !p->wbusy && !p->wpumping)
-    np__pipe_close_handle(p);
+    np__pipe_flush_end(p, 0);
   np__pipe_op_end(p);
 }
 

@@ -103,6 +103,10 @@ struct np__pipe {
   unsigned char closed;    /* np_close called, or never handed out */
   unsigned char shut;      /* np_shutdown called */
   unsigned char cancelled; /* np_poll_free cancelled everything: no new I/O */
+  /* A closed stream's delivery: its end (np_stream.linger_ms), and the
+   * bytes its reads dropped meanwhile. */
+  struct np__timer linger_due;
+  size_t discarded;
 
   /* The read slot. */
   enum np__read_state rstate;
@@ -169,6 +173,10 @@ struct np__bufpool *np__pipe_pool(struct np__pipe *p);
 /* Non-zero while p, closed, still writes what np_write accepted to a
  * peer that may take it (np_poll_flush waits; reads discard). */
 int np__pipe_flushing(const struct np__pipe *p);
+/* The delivery of a closed stream ended: its writes are done, or it
+ * gives up on them (give_up non-zero: what is not sent is dropped, and
+ * the handle closes, which ends the operations in flight). */
+void np__pipe_flush_end(struct np__pipe *p, int give_up);
 
 /* Prepares op for a launch: takes the operation's reference on p and
  * counts it with the poller. */
