@@ -1497,6 +1497,50 @@ START_TEST(test_pipe_unix_swapped_dir_ends_in_refusal) {
 }
 END_TEST
 
+/* ---- transient send failures -------------------------------------------- */
+
+/* The kernel short of memory for a few sends (ENOBUFS, ENOMEM) delays
+ * the bytes but never loses them or ends the stream. */
+static void assert_transient_send_retried(uint32_t flags, const char *fn,
+                                          int err) {
+  static unsigned char out[100000], in[100000];
+  np_listener *l;
+  np_stream *c, *s;
+  np_options o;
+  size_t i, got = 0;
+  ptrdiff_t r;
+
+  memset(&o, 0, sizeof(o));
+  o.flags = flags;
+  setenv("NPIPE_DIR", base_, 1);
+  open_pair("pipe:transient", &o, &l, &c, &s);
+  for (i = 0; i < sizeof(out); i++)
+    out[i] = pattern(i);
+  np__seam_fail_fn(np__seam_fn_id(fn), err, 4);
+  ck_assert_int_eq(np_write(c, out, sizeof(out)), (ptrdiff_t)sizeof(out));
+  ck_assert_int_eq(np_stream_error(c), 0);
+  while (got < sizeof(out)) {
+    r = read_next(s, TOK_S, in + got, sizeof(in) - got);
+    ck_assert_msg(r > 0, "%s after %zu bytes", np_errname((int)r), got);
+    got += (size_t)r;
+    ck_assert(!(flags & NP_OPT_MESSAGE) || got == sizeof(out));
+  }
+  ck_assert_uint_eq(np__seam_injected(), 4);
+  np__seam_reset();
+  ck_assert(memcmp(in, out, sizeof(out)) == 0);
+  ck_assert_int_eq(np_stream_error(c), 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+
+START_TEST(test_pipe_unix_transient_send_failure_retried) {
+  assert_transient_send_retried(0, "send", ENOBUFS);
+  assert_transient_send_retried(0, "send", ENOMEM);
+  assert_transient_send_retried(NP_OPT_MESSAGE, "sendmsg", ENOBUFS);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *su, const char *name) {
   TCase *tc = npt_tcase(su, name);
 
@@ -1551,6 +1595,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_unix_write_that_fits_is_not_buffered);
   tcase_add_test(tc, test_pipe_unix_bulk_backlog_in_kernel);
   tcase_add_test(tc, test_pipe_unix_bulk_writable_after_drain);
+  tcase_add_test(tc, test_pipe_unix_transient_send_failure_retried);
   tc = add_tcase(su, "message");
   tcase_add_test(tc, test_pipe_unix_message_limits);
   tcase_add_test(tc, test_pipe_unix_message_queue_and_close);

@@ -38,6 +38,10 @@
  * are already buffered, and one that fills the kernel's queue marks the
  * stream as a bulk writer (see byte_write). */
 #define DIRECT_MIN (4u * 1024u)
+/* How long sends may fail for lack of kernel memory before the stream
+ * fails, and the longest delay between two tries meanwhile. */
+#define TRANSIENT_MAX_MS 5000u
+#define TRANSIENT_DELAY_MAX 100u
 /* The most send buffer a bulk pipe asks for (see grow_sndbuf). */
 #define SNDBUF_MAX (1024u * 1024u)
 
@@ -74,6 +78,7 @@ static void destroy(struct np__fd_stream *s) {
   if (s->closing)
     np__epoll_flushing(s->poll, -1);
   np__timer_stop(np__poll_core(s->poll), &s->linger);
+  np__timer_stop(np__poll_core(s->poll), &s->retry);
   if (s->dial != NULL)
     end_dial(s);
   np__source_deregister(&s->pub.src);
@@ -104,6 +109,30 @@ static void write_failed(struct np__fd_stream *s, int err) {
   (void)watch_out(s);
 }
 
+/* The kernel lacked memory for a send (ENOBUFS, ENOMEM: a large
+ * SEQPACKET record under pressure, say).  That passes: the bytes stay
+ * buffered and the send is tried again on a timer, backing off from 1
+ * to TRANSIENT_DELAY_MAX ms, since no epoll event announces the end of
+ * such a shortage.  Returns non-zero while within TRANSIENT_MAX_MS of
+ * the first failure in a row; after that the error is final. */
+static int retry_later(struct np__fd_stream *s) {
+  uint64_t now = np__now_ms();
+
+  if (s->transient_since == 0) {
+    s->transient_since = now;
+    s->retry_ms = 1;
+  } else if (now - s->transient_since >= TRANSIENT_MAX_MS) {
+    return 0;
+  }
+  s->out_full = 1;
+  if (!s->retry.armed) {
+    np__timer_start(np__poll_core(s->poll), &s->retry, s->retry_ms);
+    if (s->retry_ms < TRANSIENT_DELAY_MAX)
+      s->retry_ms *= 2;
+  }
+  return 1;
+}
+
 ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
                     const void *b, size_t bn) {
   struct iovec iov[2];
@@ -130,6 +159,7 @@ ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
     while (n < 0 && errno == EINTR);
   }
   if (n >= 0) {
+    s->transient_since = 0;
     /* A short stream send means the socket buffer filled up. */
     if ((size_t)n < an + bn)
       s->out_full = 1;
@@ -140,6 +170,8 @@ ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
     s->out_full = 1;
     return NP_EAGAIN;
   }
+  if ((e == ENOBUFS || e == ENOMEM) && retry_later(s))
+    return NP_EAGAIN;
   /* A pipe peer that closed with bytes unread resets the connection;
    * for the writer that is the same vanished peer as EPIPE. */
   if (e == EPIPE || (e == ECONNRESET && (s->flags & NP__FD_PIPE)))
@@ -284,6 +316,16 @@ static void abort_now(struct np__fd_stream *s) {
 
 static void linger_expired(struct np__timer *t) {
   abort_now(NP__CONTAINER_OF(t, struct np__fd_stream, linger));
+}
+
+/* After a transient send failure: try the buffered bytes again. */
+static void retry_send(struct np__timer *t) {
+  struct np__fd_stream *s = NP__CONTAINER_OF(t, struct np__fd_stream, retry);
+
+  s->out_full = 0;
+  flush(s);
+  if (s->closing && (s->out.len == 0 || s->write_err != 0))
+    destroy(s);
 }
 
 /* A closed stream that still flushes reads and drops whatever arrives:
@@ -545,6 +587,7 @@ static int stream_alloc(np_poll *poll, int fd, unsigned flags,
   s->write_limit = write_limit;
   s->connecting = (flags & NP__FD_CONNECTING) != 0;
   np__timer_init(&s->linger, linger_expired);
+  np__timer_init(&s->retry, retry_send);
   s->epoll_events = BASE_EVENTS | (s->connecting ? EPOLLOUT : 0u);
   if ((flags & NP__FD_MESSAGE) && (err = np__fd_msg_setup(s)) != 0) {
     free(s);
