@@ -1541,6 +1541,46 @@ START_TEST(test_pipe_unix_transient_send_failure_retried) {
 }
 END_TEST
 
+/* ---- out of descriptors ------------------------------------------------- */
+
+/* A listener whose accept fails for want of descriptors goes quiet and
+ * is reported again after a pause, never in a loop; a client that waits
+ * meanwhile is served once descriptors are back. */
+START_TEST(test_pipe_unix_emfile_listener_pauses) {
+  np_listener *l;
+  np_stream *c, *s = NULL;
+  np_event ev[8];
+  uint64_t start;
+  int reports = 0, n, i, err;
+
+  setenv("NPIPE_DIR", base_, 1);
+  ck_assert_int_eq(np_listen(poll_, "pipe:emfile", NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, "pipe:emfile", NULL, TOK_C, 0, &c), 0);
+  np__seam_fail_fn(np__seam_fn_id("accept4"), EMFILE, 0);
+  start = npt_now_ms();
+  while (npt_now_ms() - start < 400) {
+    n = np_poll_wait(poll_, ev, 8, 50);
+    ck_assert_int_ge(n, 0);
+    for (i = 0; i < n; i++) {
+      if (ev[i].token != TOK_L)
+        continue;
+      reports++;
+      ck_assert_int_eq(np_accept(l, TOK_S, 0, &s), NP_EMFILE);
+    }
+  }
+  /* One report at once, then pauses of 50, 100 and 200 ms: about four. */
+  ck_assert_int_ge(reports, 1);
+  ck_assert_int_le(reports, 6);
+  np__seam_reset();
+  while ((err = np_accept(l, TOK_S, 0, &s)) == NP_EAGAIN)
+    ck_assert_uint_ne(npt_wait_token(poll_, TOK_L, NP_READABLE, WAIT_MS), 0);
+  ck_assert_int_eq(err, 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *su, const char *name) {
   TCase *tc = npt_tcase(su, name);
 
@@ -1566,6 +1606,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_unix_close_spares_replaced_file);
   tcase_add_test(tc, test_pipe_unix_lock_holder_never_unlinked);
   tcase_add_test(tc, test_pipe_unix_racing_servers_one_wins);
+  tcase_add_test(tc, test_pipe_unix_emfile_listener_pauses);
   tc = add_tcase(su, "peer");
   tcase_add_test(tc, test_pipe_unix_peer_credentials);
   if (geteuid() == 0) {
