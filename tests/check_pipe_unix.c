@@ -1581,6 +1581,33 @@ START_TEST(test_pipe_unix_emfile_listener_pauses) {
 }
 END_TEST
 
+/* np_accept short of memory keeps the connection waiting: the next call
+ * hands out the same client, with its bytes. */
+START_TEST(test_pipe_unix_accept_enomem_keeps_connection) {
+  np_listener *l;
+  np_stream *c, *s = (np_stream *)&s;
+  char buf[2];
+
+  setenv("NPIPE_DIR", base_, 1);
+  ck_assert_int_eq(np_listen(poll_, "pipe:nomem", NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, "pipe:nomem", NULL, TOK_C, 0, &c), 0);
+  ck_assert_int_eq(np_write(c, "hi", 2), 2);
+  ck_assert_uint_ne(npt_wait_token(poll_, TOK_L, NP_READABLE, WAIT_MS), 0);
+  np__seam_fail_fn(np__seam_fn_id("calloc"), ENOMEM, 1);
+  ck_assert_int_eq(np_accept(l, TOK_S, NP_READABLE, &s), NP_ENOMEM);
+  np__seam_reset();
+  ck_assert_ptr_null(s);
+  /* Still reported, and the same connection comes out. */
+  ck_assert_uint_ne(npt_wait_token(poll_, TOK_L, NP_READABLE, WAIT_MS), 0);
+  ck_assert_int_eq(np_accept(l, TOK_S, NP_READABLE, &s), 0);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, 2), 2);
+  ck_assert_mem_eq(buf, "hi", 2);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *su, const char *name) {
   TCase *tc = npt_tcase(su, name);
 
@@ -1607,6 +1634,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_unix_lock_holder_never_unlinked);
   tcase_add_test(tc, test_pipe_unix_racing_servers_one_wins);
   tcase_add_test(tc, test_pipe_unix_emfile_listener_pauses);
+  tcase_add_test(tc, test_pipe_unix_accept_enomem_keeps_connection);
   tc = add_tcase(su, "peer");
   tcase_add_test(tc, test_pipe_unix_peer_credentials);
   if (geteuid() == 0) {

@@ -78,28 +78,45 @@ static int next_fd(struct np__fd_listener *l) {
   }
 }
 
+/* The next vetted connection: the one a failed np_accept kept, or a new
+ * one.  Returns its fd or NP_E*. */
+static int next_vetted(struct np__fd_listener *l) {
+  int fd = l->held_fd, err;
+
+  if (fd >= 0) {
+    l->held_fd = -1;
+    return fd;
+  }
+  for (;;) {
+    if ((fd = next_fd(l)) < 0)
+      return fd;
+    err = l->cls->vet != NULL ? l->cls->vet(l, fd) : 0;
+    if (err == 0)
+      return fd;
+    close(fd);
+    if (err != NP__FD_REFUSE)
+      return err;
+  }
+}
+
 static int listener_accept(np_listener *p, uint64_t token, uint32_t interest,
                            np_stream **out) {
   struct np__fd_listener *l = from_pub(p);
+  int fd = next_vetted(l), err;
 
-  for (;;) {
-    int fd = next_fd(l);
-    int err;
-
-    if (fd < 0)
-      return fd;
-    err = l->cls->vet != NULL ? l->cls->vet(l, fd) : 0;
-    if (err == NP__FD_REFUSE) {
-      close(fd);
-      continue;
-    }
-    if (err == 0)
-      err = np__fd_stream_new(l->poll, fd, l->stream_flags, l->write_limit,
-                              token, interest, out);
-    if (err != 0)
-      close(fd);
-    return err;
+  if (fd < 0)
+    return fd;
+  err = np__fd_stream_new(l->poll, fd, l->stream_flags, l->write_limit,
+                          token, interest, out);
+  if (err == NP_ENOMEM) {
+    /* The connection stays waiting, as np_accept(3) promises: the next
+     * call hands it out, and the listener stays readable meanwhile. */
+    l->held_fd = fd;
+    np__source_signal(&l->pub.src, NP_READABLE);
+  } else if (err != 0) {
+    close(fd);
   }
+  return err;
 }
 
 static int listener_address(np_listener *p, char *buf, size_t len) {
@@ -112,6 +129,8 @@ static void listener_close(np_listener *p) {
   struct np__fd_listener *l = from_pub(p);
 
   np__timer_stop(np__poll_core(l->poll), &l->pause);
+  if (l->held_fd >= 0)
+    close(l->held_fd);
   np__source_deregister(&l->pub.src);
   np__epoll_del(l->poll, &l->watch);
   /* Connections still queued are dropped with the socket. */
@@ -144,6 +163,7 @@ int np__fd_listener_start(struct np__fd_listener *l, np_poll *poll, int fd,
   l->stream_flags = stream_flags;
   l->write_limit = write_limit;
   l->pause_ms = 0;
+  l->held_fd = -1;
   np__timer_init(&l->pause, pause_over);
   err = np__epoll_add(poll, &l->watch, EPOLLIN | EPOLLET);
   if (err != 0)
