@@ -118,6 +118,9 @@ static int apply(struct tl_server_config *cfg, int id, const char *value) {
   case OPT_ECHO:
     return set_mode(cfg, TL_SERVE_ECHO);
   case OPT_EXEC:
+    /* Found now, not once per client. */
+    if (value[strspn(value, " \t")] == '\0')
+      return tl_usage_error("--exec needs a command");
     cfg->exec_command = value;
     return set_mode(cfg, TL_SERVE_EXEC);
   case OPT_FORWARD:
