@@ -145,6 +145,9 @@ struct np__fd_listener {
   const struct np__fd_listener_class *cls;
   unsigned stream_flags; /* np__fd_flags for accepted streams */
   size_t write_limit;    /* for accepted streams */
+  struct np__timer pause; /* out of descriptors: when to try again */
+  uint64_t pause_ms;      /* the next pause; 0 while not paused */
+  int held_fd; /* accepted and vetted, not yet handed out (or -1) */
 };
 
 /* Starts l, embedded in its owner's object, on fd, a bound and listening
