@@ -1377,8 +1377,11 @@ START_TEST(test_pipe_unix_untrusted_ancestor_refused) {
   np_close(c);
   np_listener_close(l);
   if (geteuid() == 0) {
-    ck_assert_int_eq(chmod(open_dir, 0755), 0);
+    /* Below a directory another user owns, even one closed to others. */
+    make_dir(open_dir, sizeof(open_dir), "theirs", 0755);
     ck_assert_int_eq(chown(open_dir, NOBODY, NOBODY), 0);
+    snprintf(priv, sizeof(priv), "%s/npipe", open_dir);
+    ck_assert_int_eq(mkdir(priv, 0700), 0);
     assert_dir_refused(priv);
   }
 }

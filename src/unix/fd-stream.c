@@ -715,11 +715,14 @@ int np__fd_stream_dial(np_poll *poll, int fd, unsigned flags,
   s->dial = dial;
   dial->stream = s;
   dial->deadline = deadline;
-  dial->delay_ms = 2;
+  dial->delay_ms = 1;
   np__timer_init(&dial->timer, dial_fire);
   np__source_register(np__poll_core(poll), &s->pub.src, &source_ops, token,
                       interest);
-  np__timer_start(np__poll_core(poll), &dial->timer, 1);
+  /* The first retry comes with the next wait: a busy server that is
+   * accepting frees its slot within microseconds, and the raw loops'
+   * blocking connect gets in at that moment too. */
+  np__timer_start(np__poll_core(poll), &dial->timer, 0);
   *out = &s->pub;
   return 0;
 }

@@ -78,8 +78,8 @@ int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
  *
  * A pipe client that waits for a busy or absent server gets its stream at
  * once.  Its socket is made but not connected and stays out of the epoll
- * set; the poller's timers call the dialer's attempt, backing off from 1
- * to NP__DIAL_DELAY_MAX ms, until it connects (the stream then reports
+ * set; the poller's timers call the dialer's attempt (at the next wait,
+ * then backing off from 1 to NP__DIAL_DELAY_MAX ms) until it connects (the stream then reports
  * NP_WRITABLE), fails for good, or passes its deadline (NP_WRITABLE |
  * NP_ERR, and np_stream_error gives the error: NP_ETIMEDOUT for the
  * deadline).  Meanwhile reads and writes return NP_EAGAIN; np_close
