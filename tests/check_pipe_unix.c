@@ -1377,8 +1377,11 @@ START_TEST(test_pipe_unix_untrusted_ancestor_refused) {
   np_close(c);
   np_listener_close(l);
   if (geteuid() == 0) {
-    ck_assert_int_eq(chmod(open_dir, 0755), 0);
+    /* Below a directory another user owns, even one closed to others. */
+    make_dir(open_dir, sizeof(open_dir), "theirs", 0755);
     ck_assert_int_eq(chown(open_dir, NOBODY, NOBODY), 0);
+    snprintf(priv, sizeof(priv), "%s/npipe", open_dir);
+    ck_assert_int_eq(mkdir(priv, 0700), 0);
     assert_dir_refused(priv);
   }
 }
@@ -1497,6 +1500,117 @@ START_TEST(test_pipe_unix_swapped_dir_ends_in_refusal) {
 }
 END_TEST
 
+/* ---- transient send failures -------------------------------------------- */
+
+/* The kernel short of memory for a few sends (ENOBUFS, ENOMEM) delays
+ * the bytes but never loses them or ends the stream. */
+static void assert_transient_send_retried(uint32_t flags, const char *fn,
+                                          int err) {
+  static unsigned char out[100000], in[100000];
+  np_listener *l;
+  np_stream *c, *s;
+  np_options o;
+  size_t i, got = 0;
+  ptrdiff_t r;
+
+  memset(&o, 0, sizeof(o));
+  o.flags = flags;
+  setenv("NPIPE_DIR", base_, 1);
+  open_pair("pipe:transient", &o, &l, &c, &s);
+  for (i = 0; i < sizeof(out); i++)
+    out[i] = pattern(i);
+  np__seam_fail_fn(np__seam_fn_id(fn), err, 4);
+  ck_assert_int_eq(np_write(c, out, sizeof(out)), (ptrdiff_t)sizeof(out));
+  ck_assert_int_eq(np_stream_error(c), 0);
+  while (got < sizeof(out)) {
+    r = read_next(s, TOK_S, in + got, sizeof(in) - got);
+    ck_assert_msg(r > 0, "%s after %zu bytes", np_errname((int)r), got);
+    got += (size_t)r;
+    ck_assert(!(flags & NP_OPT_MESSAGE) || got == sizeof(out));
+  }
+  ck_assert_uint_eq(np__seam_injected(), 4);
+  np__seam_reset();
+  ck_assert(memcmp(in, out, sizeof(out)) == 0);
+  ck_assert_int_eq(np_stream_error(c), 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+
+START_TEST(test_pipe_unix_transient_send_failure_retried) {
+  assert_transient_send_retried(0, "send", ENOBUFS);
+  assert_transient_send_retried(0, "send", ENOMEM);
+  assert_transient_send_retried(NP_OPT_MESSAGE, "sendmsg", ENOBUFS);
+}
+END_TEST
+
+/* ---- out of descriptors ------------------------------------------------- */
+
+/* A listener whose accept fails for want of descriptors goes quiet and
+ * is reported again after a pause, never in a loop; a client that waits
+ * meanwhile is served once descriptors are back. */
+START_TEST(test_pipe_unix_emfile_listener_pauses) {
+  np_listener *l;
+  np_stream *c, *s = NULL;
+  np_event ev[8];
+  uint64_t start;
+  int reports = 0, n, i, err;
+
+  setenv("NPIPE_DIR", base_, 1);
+  ck_assert_int_eq(np_listen(poll_, "pipe:emfile", NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, "pipe:emfile", NULL, TOK_C, 0, &c), 0);
+  np__seam_fail_fn(np__seam_fn_id("accept4"), EMFILE, 0);
+  start = npt_now_ms();
+  while (npt_now_ms() - start < 400) {
+    n = np_poll_wait(poll_, ev, 8, 50);
+    ck_assert_int_ge(n, 0);
+    for (i = 0; i < n; i++) {
+      if (ev[i].token != TOK_L)
+        continue;
+      reports++;
+      ck_assert_int_eq(np_accept(l, TOK_S, 0, &s), NP_EMFILE);
+    }
+  }
+  /* One report at once, then pauses of 50, 100 and 200 ms: about four. */
+  ck_assert_int_ge(reports, 1);
+  ck_assert_int_le(reports, 6);
+  np__seam_reset();
+  while ((err = np_accept(l, TOK_S, 0, &s)) == NP_EAGAIN)
+    ck_assert_uint_ne(npt_wait_token(poll_, TOK_L, NP_READABLE, WAIT_MS), 0);
+  ck_assert_int_eq(err, 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
+/* np_accept short of memory keeps the connection waiting: the next call
+ * hands out the same client, with its bytes. */
+START_TEST(test_pipe_unix_accept_enomem_keeps_connection) {
+  np_listener *l;
+  np_stream *c, *s = (np_stream *)&s;
+  char buf[2];
+
+  setenv("NPIPE_DIR", base_, 1);
+  ck_assert_int_eq(np_listen(poll_, "pipe:nomem", NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, "pipe:nomem", NULL, TOK_C, 0, &c), 0);
+  ck_assert_int_eq(np_write(c, "hi", 2), 2);
+  ck_assert_uint_ne(npt_wait_token(poll_, TOK_L, NP_READABLE, WAIT_MS), 0);
+  np__seam_fail_fn(np__seam_fn_id("calloc"), ENOMEM, 1);
+  ck_assert_int_eq(np_accept(l, TOK_S, NP_READABLE, &s), NP_ENOMEM);
+  np__seam_reset();
+  ck_assert_ptr_null(s);
+  /* Still reported, and the same connection comes out. */
+  ck_assert_uint_ne(npt_wait_token(poll_, TOK_L, NP_READABLE, WAIT_MS), 0);
+  ck_assert_int_eq(np_accept(l, TOK_S, NP_READABLE, &s), 0);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, 2), 2);
+  ck_assert_mem_eq(buf, "hi", 2);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *su, const char *name) {
   TCase *tc = npt_tcase(su, name);
 
@@ -1522,6 +1636,8 @@ int main(void) {
   tcase_add_test(tc, test_pipe_unix_close_spares_replaced_file);
   tcase_add_test(tc, test_pipe_unix_lock_holder_never_unlinked);
   tcase_add_test(tc, test_pipe_unix_racing_servers_one_wins);
+  tcase_add_test(tc, test_pipe_unix_emfile_listener_pauses);
+  tcase_add_test(tc, test_pipe_unix_accept_enomem_keeps_connection);
   tc = add_tcase(su, "peer");
   tcase_add_test(tc, test_pipe_unix_peer_credentials);
   if (geteuid() == 0) {
@@ -1551,6 +1667,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_unix_write_that_fits_is_not_buffered);
   tcase_add_test(tc, test_pipe_unix_bulk_backlog_in_kernel);
   tcase_add_test(tc, test_pipe_unix_bulk_writable_after_drain);
+  tcase_add_test(tc, test_pipe_unix_transient_send_failure_retried);
   tc = add_tcase(su, "message");
   tcase_add_test(tc, test_pipe_unix_message_limits);
   tcase_add_test(tc, test_pipe_unix_message_queue_and_close);

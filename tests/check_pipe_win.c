@@ -46,6 +46,7 @@ struct file_call {
   DWORD access, flags;
   int has_sa;
   BOOL inherit;
+  DWORD thread; /* the thread that opened */
 };
 
 enum early { EARLY_NONE, EARLY_CLIENT, EARLY_CLIENT_GONE };
@@ -62,6 +63,12 @@ static const wchar_t *fake_host; /* CreateFileW on it fails */
 static int fn_create_pipe, fn_create_file, fn_connect_pipe; /* seam ids */
 static int fn_dequeue; /* GetQueuedCompletionStatusEx */
 static int ndequeues;
+static int fn_sleep, fn_wait_pipe; /* Sleep, WaitNamedPipeW */
+static int nsleeps;                /* calls of either on this thread */
+static DWORD main_thread;
+/* When set, an open on another thread (a worker's) waits for it. */
+static HANDLE gate;
+static volatile LONG gated; /* opens that reached the gate */
 
 static void copy_name(wchar_t *dst, LPCWSTR src) {
   wcsncpy(dst, src, 299);
@@ -113,14 +120,20 @@ static long on_create_file(struct np__seam_call *c, int after) {
   LPCWSTR name = (LPCWSTR)c->arg[0];
   struct file_call *f;
 
-  if (!after)
+  if (!after) {
+    if (gate != NULL && GetCurrentThreadId() != main_thread) {
+      InterlockedIncrement(&gated);
+      WaitForSingleObject(gate, WAIT_MS);
+    }
     return fake_host != NULL &&
                    wcsncmp(name, fake_host, wcslen(fake_host)) == 0
                ? ERROR_BAD_NETPATH
                : 0;
+  }
   if (nfcalls >= MAX_CALLS)
     return 0;
   f = &fcalls[nfcalls++];
+  f->thread = GetCurrentThreadId();
   copy_name(f->name, name);
   f->access = (DWORD)c->arg[1];
   f->flags = (DWORD)c->arg[5];
@@ -141,11 +154,14 @@ static long recorder(struct np__seam_call *c, int after, void *ctx) {
     connect_errs[nconnects++] = c->result ? 0 : (DWORD)c->err;
   if (c->fn == fn_dequeue && !after)
     ndequeues++;
+  if ((c->fn == fn_sleep || c->fn == fn_wait_pipe) && !after &&
+      GetCurrentThreadId() == main_thread)
+    nsleeps++;
   return 0;
 }
 
 static void reset_records(void) {
-  npcalls = nfcalls = nconnects = ndequeues = 0;
+  npcalls = nfcalls = nconnects = ndequeues = nsleeps = 0;
   early_mode = EARLY_NONE;
   fail_create_on = -1;
   fake_host = NULL;
@@ -162,7 +178,12 @@ static void setup(void) {
   fn_create_file = np__seam_fn_id("CreateFileW");
   fn_connect_pipe = np__seam_fn_id("ConnectNamedPipe");
   fn_dequeue = np__seam_fn_id("GetQueuedCompletionStatusEx");
+  fn_sleep = np__seam_fn_id("Sleep");
+  fn_wait_pipe = np__seam_fn_id("WaitNamedPipeW");
+  main_thread = GetCurrentThreadId();
   ck_assert_int_ge(fn_dequeue, 0);
+  ck_assert_int_ge(fn_sleep, 0);
+  ck_assert_int_ge(fn_wait_pipe, 0);
   ck_assert_int_ge(fn_create_pipe, 0);
   ck_assert_int_ge(fn_create_file, 0);
   ck_assert_int_ge(fn_connect_pipe, 0);
@@ -176,6 +197,11 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+  if (gate != NULL) {
+    SetEvent(gate); /* a failed test must not leave a worker waiting */
+    CloseHandle(gate);
+    gate = NULL;
+  }
   np__seam_reset();
   if (early_client != INVALID_HANDLE_VALUE)
     CloseHandle(early_client);
@@ -213,6 +239,38 @@ static ptrdiff_t read_next(np_stream *s, uint64_t tok, void *buf, size_t n) {
     ck_assert_msg(npt_wait_token(poll_, tok, NP_READABLE, WAIT_MS) != 0,
                   "nothing to read within %d ms", WAIT_MS);
   return r;
+}
+
+/* Waits for an event of tok with every bit of bits; returns its bits. */
+static uint32_t await_tok(uint64_t tok, uint32_t bits) {
+  uint32_t ev = npt_wait_token(poll_, tok, bits, WAIT_MS);
+
+  ck_assert_msg(ev != 0, "no event %#x for token %u within %d ms",
+                (unsigned)bits, (unsigned)tok, WAIT_MS);
+  return ev;
+}
+
+/* Waits until the allocations are back to base: a worker frees its job
+ * on its own thread, a little after the open it was waiting for. */
+static void await_allocs(long base) {
+  uint64_t deadline = npt_now_ms() + WAIT_MS;
+
+  while (np__seam_allocs() != base && npt_now_ms() < deadline)
+    npt_sleep_ms(1);
+  ck_assert_int_eq(np__seam_allocs(), base);
+}
+
+/* np_connect as np__pipe_connect sees it, with the internal flag that
+ * opens on a worker thread as for a remote name. */
+static int connect_on_worker(const np_options *o, uint64_t tok,
+                             uint32_t interest, np_stream **out) {
+  struct np__address addr;
+  struct np__opts opts;
+
+  ck_assert_int_eq(np__address_parse(name_, &addr), 0);
+  ck_assert_int_eq(np__options_resolve(o, &opts), 0);
+  opts.flags |= NP__OPT_WORKER;
+  return np__pipe_connect(poll_, &addr, &opts, tok, interest, out);
 }
 
 /* Reads n bytes from a plain (blocking) handle once they are there,
@@ -374,18 +432,24 @@ START_TEST(test_pipe_win_create_args_every_option) {
 }
 END_TEST
 
-/* A remote host goes into the path; the open keeps its SQOS flags. */
+/* A remote host goes into the path; the open keeps its SQOS flags, runs
+ * on a worker thread, and its error arrives as NP_ERR. */
 START_TEST(test_pipe_win_remote_host_path) {
   np_stream *c = (np_stream *)&c;
 
   fake_host = L"\\\\fakehost\\";
-  ck_assert_int_eq(
-      np_connect(poll_, "\\\\fakehost\\pipe\\some-name", NULL, 1, 0, &c),
-      NP_ENOENT);
-  ck_assert_ptr_null(c);
+  ck_assert_int_eq(np_connect(poll_, "\\\\fakehost\\pipe\\some-name", NULL, 1,
+                              NP_WRITABLE, &c),
+                   0);
+  ck_assert_int_eq(np_write(c, "x", 1), NP_EAGAIN);
+  ck_assert_uint_eq(await_tok(1, NP_ERR) & NP_WRITABLE, NP_WRITABLE);
+  ck_assert_int_eq(np_stream_error(c), NP_ENOENT);
+  ck_assert_int_eq(np_write(c, "x", 1), NP_ENOENT);
   ck_assert_int_eq(nfcalls, 1);
   ck_assert(wcscmp(fcalls[0].name, L"\\\\fakehost\\pipe\\some-name") == 0);
+  ck_assert_uint_ne(fcalls[0].thread, main_thread);
   check_open(0);
+  np_close(c);
   free_poll_no_leak();
 }
 END_TEST
@@ -1679,19 +1743,153 @@ START_TEST(test_pipe_win_close_storm) {
 }
 END_TEST
 
+/* ---- listeners heal ----------------------------------------------------- */
+
+/* No event for tok within ms (the poller runs meanwhile). */
+static void no_event_for(uint64_t tok, int ms) {
+  uint64_t deadline = npt_now_ms() + (uint64_t)ms;
+  np_event ev[8];
+
+  while (npt_now_ms() < deadline) {
+    int n = np_poll_wait(poll_, ev, 8, 10);
+
+    ck_assert_int_ge(n, 0);
+    while (n-- > 0)
+      ck_assert_msg(ev[n].token != tok, "event %#x for token %u",
+                    (unsigned)ev[n].events, (unsigned)tok);
+  }
+}
+
+/* A listener of backlog 1 whose refill in np_accept failed (arm_fault says
+ * how) has no instance left; a client that waits for it is served all
+ * the same, because the poller's timer makes the instance again, and no
+ * error is reported. */
+static void heals_after(void (*arm_fault)(void)) {
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s, *c2, *s2;
+  char buf[4];
+
+  memset(&o, 0, sizeof(o));
+  o.backlog = 1;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  arm_fault();
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np__seam_injected(), 1);
+  /* Nothing listens now: s's instance is the name's only one. */
+  ck_assert_int_eq(np__pipe_live, 2);
+  o.flags = NP_OPT_WAIT_BUSY | NP_OPT_WAIT_ABSENT;
+  o.timeout_ms = 2000;
+  ck_assert_int_eq(
+      np_connect(poll_, name_, &o, TOK_C + 10, NP_READABLE | NP_WRITABLE, &c2),
+      0);
+  /* Not np_accept, which would refill: the poller alone. */
+  ck_assert_uint_eq(await_tok(TOK_C + 10, NP_WRITABLE) & NP_ERR, 0);
+  s2 = accept_one(l, TOK_S + 10, NP_READABLE | NP_WRITABLE);
+  ck_assert_int_eq(np_write(c2, "hi", 2), 2);
+  ck_assert_int_eq(read_next(s2, TOK_S + 10, buf, sizeof(buf)), 2);
+  ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+  no_event_for(TOK_L, 30);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s), NP_EAGAIN);
+  np_close(s2);
+  np_close(c2);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+
+static void fail_next_create(void) {
+  fail_create_with = ERROR_NO_SYSTEM_RESOURCES;
+  fail_create_on = npcalls;
+}
+
+static void fail_next_connect(void) {
+  np__seam_fail_fn(fn_connect_pipe, ERROR_NOT_ENOUGH_QUOTA, 1);
+}
+
+START_TEST(test_pipe_win_listener_heals_failed_create) {
+  heals_after(fail_next_create);
+}
+END_TEST
+
+START_TEST(test_pipe_win_listener_heals_failed_connect) {
+  heals_after(fail_next_connect);
+}
+END_TEST
+
+/* An error that retries cannot fix is reported once: NP_ERR on the
+ * listener's token, then np_accept returns it once.  A lasting shortage
+ * is reported after a bounded number of retries, which go on (slowly)
+ * after that: once the shortage ends the listener serves again.  A
+ * denied creation is reported at once. */
+START_TEST(test_pipe_win_listener_reports_lasting_failure) {
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s, *s2;
+  uint64_t start;
+
+  memset(&o, 0, sizeof(o));
+  o.backlog = 1;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  np__seam_fail_fn(fn_create_pipe, ERROR_NO_SYSTEM_RESOURCES, 0);
+  start = npt_now_ms();
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_uint_ne(await_tok(TOK_L, NP_ERR), 0);
+  ck_assert_uint_ge(npt_now_ms() - start, 500);
+  ck_assert_int_ge(np__seam_injected(), 10);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_ENOBUFS);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_EAGAIN);
+  no_event_for(TOK_L, 50);
+  /* The shortage ends: within a retry interval an instance listens. */
+  np__seam_reset();
+  np__seam_observe(recorder, NULL);
+  np_close(c);
+  o.flags = NP_OPT_WAIT_BUSY | NP_OPT_WAIT_ABSENT;
+  o.timeout_ms = 3000;
+  ck_assert_int_eq(np_connect(poll_, name_, &o, TOK_C, NP_WRITABLE, &c), 0);
+  ck_assert_uint_eq(await_tok(TOK_C, NP_WRITABLE) & NP_ERR, 0);
+  s2 = accept_one(l, TOK_S + 10, 0);
+  np_close(s2);
+  np_close(c);
+  /* Denied: no retry fixes that. */
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  fail_create_with = ERROR_ACCESS_DENIED;
+  fail_create_on = npcalls;
+  np_close(s);
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_EACCES);
+  ck_assert_int_eq(np_accept(l, TOK_S, 0, &s2), NP_EAGAIN);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* ---- connect waits ----------------------------------------------------- */
 
-/* Waiting for an absent or busy name sleeps between attempts: a few
- * dozen opens in 600 ms, not thousands. */
+/* Waiting for an absent or busy name never sleeps nor blocks: the
+ * stream is handed out connecting, a few dozen opens are made in 600 ms
+ * (not thousands), and the timeout arrives as NP_ERR. */
 START_TEST(test_pipe_win_wait_does_not_spin) {
   np_options o;
   np_listener *l;
-  np_stream *c, *late = (np_stream *)&late;
+  np_stream *c, *late;
+  uint64_t start;
 
   memset(&o, 0, sizeof(o));
   o.flags = NP_OPT_WAIT_ABSENT;
   o.timeout_ms = 600;
-  ck_assert_int_eq(np_connect(poll_, name_, &o, 1, 0, &late), NP_ETIMEDOUT);
+  start = npt_now_ms();
+  ck_assert_int_eq(np_connect(poll_, name_, &o, 1, NP_WRITABLE, &late), 0);
+  ck_assert_uint_lt(npt_now_ms() - start, 100);
+  await_tok(1, NP_ERR);
+  ck_assert_uint_ge(npt_now_ms() - start, 600);
+  ck_assert_int_eq(np_stream_error(late), NP_ETIMEDOUT);
+  np_close(late);
   ck_assert_int_ge(nfcalls, 2);
   ck_assert_int_le(nfcalls, 100);
   o.backlog = 1;
@@ -1700,11 +1898,144 @@ START_TEST(test_pipe_win_wait_does_not_spin) {
   ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
   reset_records();
   o.flags = NP_OPT_WAIT_BUSY;
-  ck_assert_int_eq(np_connect(poll_, name_, &o, 1, 0, &late), NP_ETIMEDOUT);
+  ck_assert_int_eq(np_connect(poll_, name_, &o, 1, NP_WRITABLE, &late), 0);
+  await_tok(1, NP_ERR);
+  ck_assert_int_eq(np_stream_error(late), NP_ETIMEDOUT);
+  np_close(late);
   ck_assert_int_ge(nfcalls, 2);
   ck_assert_int_le(nfcalls, 100);
+  ck_assert_int_eq(nsleeps, 0);
   np_close(c);
   np_listener_close(l);
+  /* One left connecting: np_poll_free frees it. */
+  o.flags = NP_OPT_WAIT_ABSENT;
+  o.timeout_ms = -1;
+  ck_assert_int_eq(np_connect(poll_, name_, &o, 1, NP_WRITABLE, &late), 0);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* The worker's path to a server that is there: connecting at first
+ * (even without wait flags), then writable, and bytes flow; an
+ * np_shutdown made meanwhile applies once connected (in message mode
+ * the server reads the empty message that stands for it). */
+START_TEST(test_pipe_win_worker_connects) {
+  np_options o;
+  np_listener *l;
+  np_stream *c, *s;
+  char buf[8];
+
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_MESSAGE;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(connect_on_worker(&o, TOK_C, NP_READABLE | NP_WRITABLE, &c),
+                   0);
+  ck_assert_int_eq(np_read(c, buf, sizeof(buf)), NP_EAGAIN);
+  ck_assert_int_eq(np_write(c, "ping", 4), NP_EAGAIN);
+  ck_assert_int_eq(np_stream_error(c), 0);
+  ck_assert_uint_eq(await_tok(TOK_C, NP_WRITABLE) & NP_ERR, 0);
+  ck_assert_int_eq(np_write(c, "ping", 4), 4);
+  ck_assert_int_eq(nfcalls, 1);
+  ck_assert_uint_ne(fcalls[0].thread, main_thread);
+  check_open(0);
+  s = accept_one(l, TOK_S, NP_READABLE | NP_WRITABLE);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, sizeof(buf)), 4);
+  ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+  np_close(c);
+  /* Again, with a shutdown while connecting. */
+  ck_assert_int_eq(connect_on_worker(&o, TOK_C, NP_WRITABLE, &c), 0);
+  ck_assert_int_eq(np_shutdown(c), 0);
+  ck_assert_int_eq(np_write(c, "x", 1), NP_ESHUTDOWN);
+  await_tok(TOK_C, NP_WRITABLE);
+  np_close(s);
+  s = accept_one(l, TOK_S, NP_READABLE);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, sizeof(buf)), 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* np_close while the worker is still opening: the object goes at once,
+ * no event comes, and the worker frees its job when its open returns;
+ * a handle it opened then is closed, so the server sees its client
+ * leave. */
+START_TEST(test_pipe_win_worker_close_while_opening) {
+  np_listener *l;
+  np_stream *c, *s;
+  np_event ev[4];
+  uint64_t deadline = npt_now_ms() + WAIT_MS;
+  char buf[4];
+  long base;
+  int i;
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  base = np__seam_allocs();
+  gated = 0;
+  gate = CreateEventW(NULL, TRUE, FALSE, NULL);
+  ck_assert_ptr_nonnull(gate);
+  ck_assert_int_eq(connect_on_worker(NULL, TOK_C, NP_WRITABLE, &c), 0);
+  /* The worker is inside its open when the stream is closed. */
+  while (gated == 0 && npt_now_ms() < deadline)
+    npt_sleep_ms(1);
+  ck_assert_int_eq(gated, 1);
+  np_close(c);
+  ck_assert_int_eq(np__pipe_live, NP__DEFAULT_BACKLOG); /* the listener's */
+  SetEvent(gate);
+  await_allocs(base);
+  for (i = 0; i < 3; i++) {
+    int n = np_poll_wait(poll_, ev, 4, 20);
+
+    while (n-- > 0)
+      ck_assert_uint_ne(ev[n].token, TOK_C);
+  }
+  s = accept_one(l, TOK_S, NP_READABLE);
+  ck_assert_int_eq(read_next(s, TOK_S, buf, sizeof(buf)), NP_EOF);
+  np_close(s);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* A remote open that stalls: the deadline ends the connect with
+ * NP_ETIMEDOUT without waiting for the worker, which cleans up after
+ * itself when its open returns; np_poll_free meanwhile is not held up
+ * either. */
+START_TEST(test_pipe_win_remote_deadline_cuts_stalled_open) {
+  np_options o;
+  np_poll *p2;
+  np_stream *c, *c2;
+  long base = np__seam_allocs();
+  uint64_t start = npt_now_ms();
+
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_WAIT_ABSENT | NP_OPT_WAIT_BUSY;
+  o.timeout_ms = 100;
+  fake_host = L"\\\\stalled\\";
+  gate = CreateEventW(NULL, TRUE, FALSE, NULL);
+  ck_assert_ptr_nonnull(gate);
+  ck_assert_int_eq(
+      np_connect(poll_, "\\\\stalled\\pipe\\x", &o, TOK_C, NP_WRITABLE, &c),
+      0);
+  ck_assert_uint_eq(await_tok(TOK_C, NP_ERR) & NP_WRITABLE, NP_WRITABLE);
+  ck_assert_uint_ge(npt_now_ms() - start, 100);
+  ck_assert_uint_lt(npt_now_ms() - start, WAIT_MS / 2);
+  ck_assert_int_eq(np_stream_error(c), NP_ETIMEDOUT);
+  np_close(c);
+  ck_assert_int_eq(np__pipe_live, 0);
+  /* A second one, on a poller of its own, left to np_poll_free. */
+  ck_assert_int_eq(np_poll_new(&p2), 0);
+  o.timeout_ms = -1;
+  ck_assert_int_eq(
+      np_connect(p2, "\\\\stalled\\pipe\\y", &o, TOK_C, NP_WRITABLE, &c2), 0);
+  start = npt_now_ms();
+  np_poll_free(p2);
+  ck_assert_uint_lt(npt_now_ms() - start, 1000);
+  ck_assert_int_eq(np__pipe_live, 0);
+  SetEvent(gate);
+  await_allocs(base);
+  ck_assert_int_eq(nsleeps, 0);
   free_poll_no_leak();
 }
 END_TEST
@@ -1757,6 +2088,9 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_no_data_message_mode);
   tcase_add_test(tc, test_pipe_win_name_taken_maps_to_eaddrinuse);
   tcase_add_test(tc, test_pipe_win_wait_does_not_spin);
+  tcase_add_test(tc, test_pipe_win_worker_connects);
+  tcase_add_test(tc, test_pipe_win_worker_close_while_opening);
+  tcase_add_test(tc, test_pipe_win_remote_deadline_cuts_stalled_open);
   tc = npt_tcase(su, "security");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_pipe_win_default_descriptor_reads_back);
@@ -1771,6 +2105,9 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_server_close_flushes_writes);
   tcase_add_test(tc, test_pipe_win_poll_free_cancels_unread_writes);
   tcase_add_test(tc, test_pipe_win_accept_creates_replacement_first);
+  tcase_add_test(tc, test_pipe_win_listener_heals_failed_create);
+  tcase_add_test(tc, test_pipe_win_listener_heals_failed_connect);
+  tcase_add_test(tc, test_pipe_win_listener_reports_lasting_failure);
   tcase_add_test(tc, test_pipe_win_close_storm);
   tc = npt_tcase(su, "data");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -544,6 +544,10 @@ static int flow_connect(struct flow *f, np_poll *poll) {
    * progress watch tells a stall from that. */
   o.flags = NP_OPT_WAIT_BUSY | (sk->v->message ? NP_OPT_MESSAGE : 0u);
   o.timeout_ms = CONNECT_SLICE_MS;
+  /* Every accepted byte must arrive, however slow the run (under Wine a
+   * closed stream may wait longer than the default linger for a server
+   * that serves 256 others): the progress watch bounds the run. */
+  o.linger_ms = -1;
   store_int(&f->c->phase, PHASE_CONNECT);
   do {
     err = np_connect(poll, f->p->tcp ? sk->tcp_addr : sk->pipe_addr, &o,
@@ -1034,6 +1038,7 @@ static void server_open(struct server *sv) {
   o.backlog = 4;
   o.flags = sk->v->message ? NP_OPT_MESSAGE : 0u;
   o.write_limit = sk->v->message ? MSG_WLIMIT : SERVER_WLIMIT;
+  o.linger_ms = -1; /* as for the clients, see flow_connect */
   ck_assert_int_eq(np_poll_new(&sv->poll), 0);
   npt_pipe_name(sk->pipe_addr, sizeof(sk->pipe_addr), "soak");
   ck_assert_int_eq(

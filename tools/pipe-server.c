@@ -118,6 +118,9 @@ static int apply(struct tl_server_config *cfg, int id, const char *value) {
   case OPT_ECHO:
     return set_mode(cfg, TL_SERVE_ECHO);
   case OPT_EXEC:
+    /* Found now, not once per client. */
+    if (value[strspn(value, " \t")] == '\0')
+      return tl_usage_error("--exec needs a command");
     cfg->exec_command = value;
     return set_mode(cfg, TL_SERVE_EXEC);
   case OPT_FORWARD:
@@ -199,9 +202,15 @@ static int parse(int argc, char **argv, struct tl_server_config *cfg) {
   message = cfg->listen_opts.flags & NP_OPT_MESSAGE;
   if (tl_address_is_tcp(cfg->listen_address))
     cfg->listen_opts.flags &= ~NP_OPT_MESSAGE;
+  /* A pipe target that is busy (a burst of clients) or not there yet
+   * (restarting) is waited for, within a bound, instead of dropping the
+   * client at once. */
   if (cfg->mode == TL_SERVE_FORWARD &&
-      !tl_address_is_tcp(cfg->forward_address))
-    cfg->forward_opts.flags |= message;
+      !tl_address_is_tcp(cfg->forward_address)) {
+    cfg->forward_opts.flags |=
+        message | NP_OPT_WAIT_BUSY | NP_OPT_WAIT_ABSENT;
+    cfg->forward_opts.timeout_ms = TL_FORWARD_WAIT_MS;
+  }
   return 0;
 }
 

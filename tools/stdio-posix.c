@@ -64,7 +64,25 @@ static int from_errno(int e) {
   }
 }
 
+/* A tool started with standard input, output or error closed would hand
+ * that number to the next descriptor it opens (its quit pipe, a socket)
+ * and then read its own quit pipe as input, or write its output into a
+ * socket.  /dev/null takes each closed one first: a closed input reads
+ * as empty, a closed output discards. */
+static void reserve_stdio(void) {
+  int fd;
+
+  for (fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+      continue;
+    /* open(2) returns the lowest free number, which is fd. */
+    if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+      _exit(TL_EXIT_RUNTIME);
+  }
+}
+
 void tl_sys_init(void) {
+  reserve_stdio();
   /* A peer that vanishes must give EPIPE, not kill the tool. */
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stderr, NULL, _IONBF, 0);

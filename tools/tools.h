@@ -21,6 +21,10 @@ enum {
   TL_EXIT_CONNECT = 3
 };
 
+/* How long pipe-server --forward waits for a busy or absent pipe target
+ * (pipe-server(1)). */
+#define TL_FORWARD_WAIT_MS 10000
+
 /* ---- messages (report.c) ----------------------------------------------- */
 
 /* The program name for messages; set once by main. */

@@ -18,58 +18,105 @@ static struct np__fd_listener *from_pub(np_listener *p) {
   return NP__CONTAINER_OF(p, struct np__fd_listener, pub);
 }
 
+/* Pauses after an accept failed for lack of descriptors or memory. */
+#define PAUSE_FIRST_MS 50u
+#define PAUSE_MAX_MS 1000u
+
 static void on_event(struct np__watch *w, uint32_t ev) {
   struct np__fd_listener *l =
       NP__CONTAINER_OF(w, struct np__fd_listener, watch);
 
   NP__UNUSED(ev);
   /* Edge-triggered: one event per arriving connection (or error, which
-   * np_accept then reports). */
+   * np_accept then reports).  A paused listener waits for its timer. */
+  if (!l->pause.armed)
+    np__source_signal(&l->pub.src, NP_READABLE);
+}
+
+static void pause_over(struct np__timer *t) {
+  struct np__fd_listener *l =
+      NP__CONTAINER_OF(t, struct np__fd_listener, pause);
+
   np__source_signal(&l->pub.src, NP_READABLE);
 }
 
+/* accept(2) failed for want of a resource (EMFILE, ENFILE, ENOMEM,
+ * ENOBUFS) while connections wait: reporting the listener again at once
+ * would only fail again, and a level-triggered caller would spin.  The
+ * listener goes quiet and is reported again after a pause that doubles,
+ * up to PAUSE_MAX_MS, while the shortage lasts. */
+static void pause_accepting(struct np__fd_listener *l) {
+  np__source_clear(&l->pub.src, NP_READABLE);
+  l->pause_ms = l->pause_ms == 0 ? PAUSE_FIRST_MS
+                : l->pause_ms * 2 < PAUSE_MAX_MS ? l->pause_ms * 2
+                                                 : PAUSE_MAX_MS;
+  np__timer_start(np__poll_core(l->poll), &l->pause, l->pause_ms);
+}
+
 /* Takes the next connection off the queue.  Returns the fd, or NP_EAGAIN
- * (and clears READABLE) when none waits, or another NP_E*. */
+ * (and clears READABLE) when none waits, or another NP_E* (pausing the
+ * listener when descriptors or memory ran out). */
 static int next_fd(struct np__fd_listener *l) {
   for (;;) {
     int fd = accept4(l->watch.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     int e;
 
-    if (fd >= 0)
+    if (fd >= 0) {
+      l->pause_ms = 0;
       return fd;
+    }
     e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK) {
       np__source_clear(&l->pub.src, NP_READABLE);
       return NP_EAGAIN;
     }
+    if (e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS)
+      pause_accepting(l);
     /* A client that gave up while queued is not the listener's error. */
     if (e != EINTR && e != ECONNABORTED && e != EPROTO)
       return np__error_from_os(e);
   }
 }
 
+/* The next vetted connection: the one a failed np_accept kept, or a new
+ * one.  Returns its fd or NP_E*. */
+static int next_vetted(struct np__fd_listener *l) {
+  int fd = l->held_fd, err;
+
+  if (fd >= 0) {
+    l->held_fd = -1;
+    return fd;
+  }
+  for (;;) {
+    if ((fd = next_fd(l)) < 0)
+      return fd;
+    err = l->cls->vet != NULL ? l->cls->vet(l, fd) : 0;
+    if (err == 0)
+      return fd;
+    close(fd);
+    if (err != NP__FD_REFUSE)
+      return err;
+  }
+}
+
 static int listener_accept(np_listener *p, uint64_t token, uint32_t interest,
                            np_stream **out) {
   struct np__fd_listener *l = from_pub(p);
+  int fd = next_vetted(l), err;
 
-  for (;;) {
-    int fd = next_fd(l);
-    int err;
-
-    if (fd < 0)
-      return fd;
-    err = l->cls->vet != NULL ? l->cls->vet(l, fd) : 0;
-    if (err == NP__FD_REFUSE) {
-      close(fd);
-      continue;
-    }
-    if (err == 0)
-      err = np__fd_stream_new(l->poll, fd, l->stream_flags, l->write_limit,
-                              token, interest, out);
-    if (err != 0)
-      close(fd);
-    return err;
+  if (fd < 0)
+    return fd;
+  err = np__fd_stream_new(l->poll, fd, l->stream_flags, l->write_limit,
+                          token, interest, out);
+  if (err == NP_ENOMEM) {
+    /* The connection stays waiting, as np_accept(3) promises: the next
+     * call hands it out, and the listener stays readable meanwhile. */
+    l->held_fd = fd;
+    np__source_signal(&l->pub.src, NP_READABLE);
+  } else if (err != 0) {
+    close(fd);
   }
+  return err;
 }
 
 static int listener_address(np_listener *p, char *buf, size_t len) {
@@ -81,6 +128,9 @@ static int listener_address(np_listener *p, char *buf, size_t len) {
 static void listener_close(np_listener *p) {
   struct np__fd_listener *l = from_pub(p);
 
+  np__timer_stop(np__poll_core(l->poll), &l->pause);
+  if (l->held_fd >= 0)
+    close(l->held_fd);
   np__source_deregister(&l->pub.src);
   np__epoll_del(l->poll, &l->watch);
   /* Connections still queued are dropped with the socket. */
@@ -112,6 +162,9 @@ int np__fd_listener_start(struct np__fd_listener *l, np_poll *poll, int fd,
   l->cls = cls;
   l->stream_flags = stream_flags;
   l->write_limit = write_limit;
+  l->pause_ms = 0;
+  l->held_fd = -1;
+  np__timer_init(&l->pause, pause_over);
   err = np__epoll_add(poll, &l->watch, EPOLLIN | EPOLLET);
   if (err != 0)
     return err;

@@ -38,6 +38,10 @@
  * are already buffered, and one that fills the kernel's queue marks the
  * stream as a bulk writer (see byte_write). */
 #define DIRECT_MIN (4u * 1024u)
+/* How long sends may fail for lack of kernel memory before the stream
+ * fails, and the longest delay between two tries meanwhile. */
+#define TRANSIENT_MAX_MS 5000u
+#define TRANSIENT_DELAY_MAX 100u
 /* The most send buffer a bulk pipe asks for (see grow_sndbuf). */
 #define SNDBUF_MAX (1024u * 1024u)
 
@@ -74,6 +78,7 @@ static void destroy(struct np__fd_stream *s) {
   if (s->closing)
     np__epoll_flushing(s->poll, -1);
   np__timer_stop(np__poll_core(s->poll), &s->linger);
+  np__timer_stop(np__poll_core(s->poll), &s->retry);
   if (s->dial != NULL)
     end_dial(s);
   np__source_deregister(&s->pub.src);
@@ -104,6 +109,30 @@ static void write_failed(struct np__fd_stream *s, int err) {
   (void)watch_out(s);
 }
 
+/* The kernel lacked memory for a send (ENOBUFS, ENOMEM: a large
+ * SEQPACKET record under pressure, say).  That passes: the bytes stay
+ * buffered and the send is tried again on a timer, backing off from 1
+ * to TRANSIENT_DELAY_MAX ms, since no epoll event announces the end of
+ * such a shortage.  Returns non-zero while within TRANSIENT_MAX_MS of
+ * the first failure in a row; after that the error is final. */
+static int retry_later(struct np__fd_stream *s) {
+  uint64_t now = np__now_ms();
+
+  if (s->transient_since == 0) {
+    s->transient_since = now;
+    s->retry_ms = 1;
+  } else if (now - s->transient_since >= TRANSIENT_MAX_MS) {
+    return 0;
+  }
+  s->out_full = 1;
+  if (!s->retry.armed) {
+    np__timer_start(np__poll_core(s->poll), &s->retry, s->retry_ms);
+    if (s->retry_ms < TRANSIENT_DELAY_MAX)
+      s->retry_ms *= 2;
+  }
+  return 1;
+}
+
 ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
                     const void *b, size_t bn) {
   struct iovec iov[2];
@@ -130,6 +159,7 @@ ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
     while (n < 0 && errno == EINTR);
   }
   if (n >= 0) {
+    s->transient_since = 0;
     /* A short stream send means the socket buffer filled up. */
     if ((size_t)n < an + bn)
       s->out_full = 1;
@@ -140,6 +170,8 @@ ssize_t np__fd_send(struct np__fd_stream *s, const void *a, size_t an,
     s->out_full = 1;
     return NP_EAGAIN;
   }
+  if ((e == ENOBUFS || e == ENOMEM) && retry_later(s))
+    return NP_EAGAIN;
   /* A pipe peer that closed with bytes unread resets the connection;
    * for the writer that is the same vanished peer as EPIPE. */
   if (e == EPIPE || (e == ECONNRESET && (s->flags & NP__FD_PIPE)))
@@ -286,23 +318,59 @@ static void linger_expired(struct np__timer *t) {
   abort_now(NP__CONTAINER_OF(t, struct np__fd_stream, linger));
 }
 
+/* After a transient send failure: try the buffered bytes again. */
+static void retry_send(struct np__timer *t) {
+  struct np__fd_stream *s = NP__CONTAINER_OF(t, struct np__fd_stream, retry);
+
+  s->out_full = 0;
+  flush(s);
+  if (s->closing && (s->out.len == 0 || s->write_err != 0))
+    destroy(s);
+}
+
+/* What discard_input found. */
+enum discard { DISCARD_MORE, DISCARD_END, DISCARD_TOO_MUCH };
+
 /* A closed stream that still flushes reads and drops whatever arrives:
  * a peer blocked writing to us (its bytes count against its send buffer
  * until we take them) would otherwise never read what we flush, and the
  * two ends would wait for each other forever.  Reads until the socket is
- * empty, as the edge-triggered watch requires.  A peer that has sent
+ * empty (DISCARD_MORE), as the edge-triggered watch requires, or until
+ * the peer's end or an error (DISCARD_END).  A peer that has sent
  * NP__LINGER_DISCARD_MAX bytes since the close is not going to read:
- * returns non-zero, and the stream is aborted. */
-static int discard_input(struct np__fd_stream *s) {
+ * DISCARD_TOO_MUCH, and the stream is aborted. */
+static enum discard discard_input(struct np__fd_stream *s) {
   char scratch[16384];
   ssize_t n;
 
-  do {
+  for (;;) {
     n = recv(s->watch.fd, scratch, sizeof(scratch), MSG_DONTWAIT);
     if (n > 0 && (s->discarded += (size_t)n) > NP__LINGER_DISCARD_MAX)
-      return 1;
-  } while (n > 0 || (n < 0 && errno == EINTR));
-  return 0;
+      return DISCARD_TOO_MUCH;
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN &&
+                   errno != EWOULDBLOCK))
+      return DISCARD_END;
+    if (n < 0 && errno != EINTR)
+      return DISCARD_MORE;
+  }
+}
+
+/* A closed stream's turn: drops input, and frees the stream once every
+ * byte is out and, for TCP, the peer has ended too.  A TCP socket closed
+ * while input is unread (or arrives later) answers with a reset, and the
+ * peer's system then drops what we sent and it has not read yet; so TCP
+ * sends its end (the FIN, after the bytes) and waits for the peer's. */
+static void closing_event(struct np__fd_stream *s, uint32_t ev) {
+  enum discard d = DISCARD_MORE;
+
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    d = discard_input(s);
+  if (d == DISCARD_TOO_MUCH)
+    abort_now(s);
+  else if (s->out.len == 0 &&
+           ((s->flags & NP__FD_PIPE) || d == DISCARD_END || s->eof ||
+            s->write_err != 0 || (ev & (EPOLLHUP | EPOLLERR))))
+    destroy(s);
 }
 
 static void on_event(struct np__watch *w, uint32_t ev) {
@@ -320,11 +388,7 @@ static void on_event(struct np__watch *w, uint32_t ev) {
     flush(s);
   }
   if (s->closing) {
-    if ((ev & EPOLLIN) && discard_input(s))
-      abort_now(s);
-    /* Everything left, or nobody is there to take it. */
-    else if (s->out.len == 0)
-      destroy(s);
+    closing_event(s, ev);
     return;
   }
   if (bits != 0)
@@ -484,16 +548,27 @@ static int stream_peer(np_stream *p, np_peer *peer) {
   return 0;
 }
 
+/* Non-zero when a closed stream has nothing left to do: no bytes to
+ * send, and for TCP no end to exchange (the connection never came, or
+ * both ends are over already). */
+static int close_at_once(const struct np__fd_stream *s) {
+  if (s->out.len > 0)
+    return 0;
+  return (s->flags & NP__FD_PIPE) || s->connecting || s->fail != 0 ||
+         s->write_err != 0 || (s->eof && s->shut_done);
+}
+
 static void stream_close(np_stream *p) {
   struct np__fd_stream *s = from_pub(p);
 
-  if (s->out.len == 0) {
+  if (close_at_once(s)) {
     destroy(s);
     return;
   }
-  /* Bytes np_write accepted are still to go.  The stream stays in the
-   * epoll set and in the core's list (so that np_poll_free can free it),
-   * but with no interest, so its token is never reported again. */
+  /* Bytes np_write accepted are still to go (or, on TCP, the ends are
+   * still to be exchanged).  The stream stays in the epoll set and in the
+   * core's list (so that np_poll_free can free it), but with no
+   * interest, so its token is never reported again. */
   s->closing = 1;
   np__epoll_flushing(s->poll, 1);
   (void)np__source_set_interest(&s->pub.src, 0, 0);
@@ -502,13 +577,19 @@ static void stream_close(np_stream *p) {
   if (s->pub.linger_ms >= 0)
     np__timer_start(np__poll_core(s->poll), &s->linger,
                     (uint64_t)s->pub.linger_ms);
-  /* We will not read any more: the peer's writes fail with EPIPE now
-   * instead of filling a queue that nobody drains. */
-  if (!s->connecting) {
+  if (s->flags & NP__FD_PIPE) {
+    /* We will not read any more: the peer's writes fail with EPIPE now
+     * instead of filling a queue that nobody drains. */
     (void)shutdown(s->watch.fd, SHUT_RD);
-    if (discard_input(s))
-      abort_now(s);
+  } else {
+    /* TCP has no such refusal: our end goes after the bytes (flush()
+     * sends it once the buffer is empty), and closing_event waits for
+     * the peer's. */
+    s->shut = 1;
+    if (s->out.len == 0 && !s->shut_done)
+      (void)shut_now(s);
   }
+  closing_event(s, EPOLLIN);
 }
 
 static void stream_abort(np_stream *p) {
@@ -545,6 +626,7 @@ static int stream_alloc(np_poll *poll, int fd, unsigned flags,
   s->write_limit = write_limit;
   s->connecting = (flags & NP__FD_CONNECTING) != 0;
   np__timer_init(&s->linger, linger_expired);
+  np__timer_init(&s->retry, retry_send);
   s->epoll_events = BASE_EVENTS | (s->connecting ? EPOLLOUT : 0u);
   if ((flags & NP__FD_MESSAGE) && (err = np__fd_msg_setup(s)) != 0) {
     free(s);
@@ -633,11 +715,14 @@ int np__fd_stream_dial(np_poll *poll, int fd, unsigned flags,
   s->dial = dial;
   dial->stream = s;
   dial->deadline = deadline;
-  dial->delay_ms = 2;
+  dial->delay_ms = 1;
   np__timer_init(&dial->timer, dial_fire);
   np__source_register(np__poll_core(poll), &s->pub.src, &source_ops, token,
                       interest);
-  np__timer_start(np__poll_core(poll), &dial->timer, 1);
+  /* The first retry comes with the next wait: a busy server that is
+   * accepting frees its slot within microseconds, and the raw loops'
+   * blocking connect gets in at that moment too. */
+  np__timer_start(np__poll_core(poll), &dial->timer, 0);
   *out = &s->pub;
   return 0;
 }

@@ -43,6 +43,9 @@ struct np__fd_stream {
   unsigned char in_epoll;   /* the fd is in the epoll set */
   struct np__fd_dial *dial; /* a connect that waits, or NULL */
   struct np__timer linger;  /* closing: the end of np_close's delivery */
+  struct np__timer retry;   /* the next send after a transient failure */
+  uint64_t transient_since; /* np__now_ms() of the first such failure */
+  uint64_t retry_ms;        /* the next retry's delay */
   size_t discarded;         /* closing: input read and dropped */
 };
 

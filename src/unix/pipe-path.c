@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,35 +128,81 @@ int np__pipe_path_trusted(const char *path) {
   return trusted_target(dir) == 0;
 }
 
-static int check_dir(const char *dir) {
-  struct stat st;
-
+/* Fills *st for dir and checks it is private.  Returns 0 or NP_E*. */
+static int check_dir(const char *dir, struct stat *st) {
   /* lstat: a symlink is refused, whatever it points to. */
-  if (lstat(dir, &st) < 0)
+  if (lstat(dir, st) < 0)
     return np__error_from_errno();
-  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-      (st.st_mode & 077) != 0)
+  if (!S_ISDIR(st->st_mode) || st->st_uid != geteuid() ||
+      (st->st_mode & 077) != 0)
     return NP_EACCES;
   return 0;
 }
 
+/* The private directory that last passed every check, by identity.
+ * Walking its ancestors and resolving its path again would cost a
+ * client's connect twice its own system calls; the same directory (the same inode, still
+ * ours and private, reached by the same name) needs neither: whoever
+ * renamed an ancestor could only make the name lead elsewhere, to
+ * another inode, and a race after this check ends in the client's
+ * SO_PEERCRED refusal anyway. */
+static struct {
+  pthread_mutex_t lock;
+  char dir[NP__SUN_PATH_MAX];
+  dev_t dev;
+  ino_t ino;
+} verified_ = {PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
+
+static int known_good(const char *dir, const struct stat *st) {
+  int same;
+
+  pthread_mutex_lock(&verified_.lock);
+  same = strcmp(dir, verified_.dir) == 0 && st->st_dev == verified_.dev &&
+         st->st_ino == verified_.ino;
+  pthread_mutex_unlock(&verified_.lock);
+  return same;
+}
+
+static void remember(const char *dir, const struct stat *st) {
+  pthread_mutex_lock(&verified_.lock);
+  snprintf(verified_.dir, sizeof(verified_.dir), "%s", dir);
+  verified_.dev = st->st_dev;
+  verified_.ino = st->st_ino;
+  pthread_mutex_unlock(&verified_.lock);
+}
+
+/* Every check of the private directory dir, from the root down. */
+static int check_all(const char *dir, int create, struct stat *st) {
+  int err = trusted_ancestors(dir);
+
+  if (err == 0 && create)
+    err = make_dir(dir);
+  if (err == 0)
+    err = check_dir(dir, st);
+  if (err == 0)
+    err = trusted_target(dir);
+  return err;
+}
+
 static int pipe_path(const char *name, int create, char *path) {
   char dir[NP__SUN_PATH_MAX];
+  struct stat st;
   int err = private_dir(dir, sizeof(dir));
 
   if (err == 0 && strlen(dir) + 1 + strlen(name) >= NP__SUN_PATH_MAX)
     err = NP_ENAMETOOLONG;
-  if (err == 0)
-    err = trusted_ancestors(dir);
-  if (err == 0 && create)
-    err = make_dir(dir);
-  if (err == 0)
-    err = check_dir(dir);
-  if (err == 0)
-    err = trusted_target(dir);
-  if (err == 0)
-    snprintf(path, NP__SUN_PATH_MAX, "%s/%s", dir, name);
-  return err;
+  if (err != 0)
+    return err;
+  /* A listener (create) checks everything: it is rare, and it makes
+   * files there.  A client, which vets the server on the socket too,
+   * takes the short way when it can. */
+  if (create || check_dir(dir, &st) != 0 || !known_good(dir, &st)) {
+    if ((err = check_all(dir, create, &st)) != 0)
+      return err;
+    remember(dir, &st);
+  }
+  snprintf(path, NP__SUN_PATH_MAX, "%s/%s", dir, name);
+  return 0;
 }
 
 int np__pipe_path(const struct np__address *addr, int create,

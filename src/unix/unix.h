@@ -78,8 +78,8 @@ int np__fd_stream_new(np_poll *poll, int fd, unsigned flags,
  *
  * A pipe client that waits for a busy or absent server gets its stream at
  * once.  Its socket is made but not connected and stays out of the epoll
- * set; the poller's timers call the dialer's attempt, backing off from 1
- * to NP__DIAL_DELAY_MAX ms, until it connects (the stream then reports
+ * set; the poller's timers call the dialer's attempt (at the next wait,
+ * then backing off from 1 to NP__DIAL_DELAY_MAX ms) until it connects (the stream then reports
  * NP_WRITABLE), fails for good, or passes its deadline (NP_WRITABLE |
  * NP_ERR, and np_stream_error gives the error: NP_ETIMEDOUT for the
  * deadline).  Meanwhile reads and writes return NP_EAGAIN; np_close
@@ -145,6 +145,9 @@ struct np__fd_listener {
   const struct np__fd_listener_class *cls;
   unsigned stream_flags; /* np__fd_flags for accepted streams */
   size_t write_limit;    /* for accepted streams */
+  struct np__timer pause; /* out of descriptors: when to try again */
+  uint64_t pause_ms;      /* the next pause; 0 while not paused */
+  int held_fd; /* accepted and vetted, not yet handed out (or -1) */
 };
 
 /* Starts l, embedded in its owner's object, on fd, a bound and listening

@@ -71,3 +71,9 @@ int np__pipe_retry_stop(struct np__pipe *p, struct np__pipe_retry *r) {
   np__pipe_unref(p);
   return 1;
 }
+
+void np__pipe_retries_stop(struct np__pipe *p) {
+  (void)np__pipe_retry_stop(p, &p->rretry);
+  if (np__pipe_retry_stop(p, &p->wretry))
+    p->wbusy = p->wwaiting = 0;
+}

@@ -12,6 +12,15 @@
  * ERROR_NO_DATA if the client already left (its bytes are still
  * readable, then the end of the stream).  Both are connections, and as
  * errors they queue no packet: the launch completes them at once.
+ *
+ * Healing.  A replacement that cannot be made (CreateNamedPipeW or
+ * ConnectNamedPipe failing, say for lack of resources) is tried again on
+ * the poller's timer, backing off from 1 ms to HEAL_MAX_MS, so that the
+ * listener does not go silent while clients wait for it.  An error that
+ * retries do not fix -- one that is not transient, or HEAL_TRIES
+ * failures in a row -- is reported once: NP_ERR on the listener's
+ * token, and np_accept returns it once no connection is waiting.
+ * Transient errors are still retried after that, every HEAL_MAX_MS.
  */
 #include "config.h"
 
@@ -19,6 +28,9 @@
 #include <string.h>
 
 #include "win/pipe.h"
+
+#define HEAL_MAX_MS 1000
+#define HEAL_TRIES 12 /* about two seconds of failures before reporting */
 
 struct inst_list {
   struct np__pipe *head, *tail;
@@ -37,7 +49,16 @@ struct np__pipe_listener {
   int connect_err;            /* NP_E* of the last failed connect, or 0 */
   struct inst_list listening; /* ConnectNamedPipe in flight */
   struct inst_list ready;     /* connected, oldest first */
+  /* Healing: the next refill after a failed one. */
+  struct np__timer heal;
+  unsigned heal_ms;        /* its back-off */
+  int heal_tries;          /* refills failed in a row */
+  int err;                 /* for np_accept to return once, or 0 */
+  unsigned char reported;  /* these failures were reported */
+  unsigned char launching; /* instance_new is starting a connect */
 };
+
+static void refill_failed(struct np__pipe_listener *l, int err);
 
 static void list_push(struct inst_list *list, struct np__pipe *p) {
   p->inst_next = NULL;
@@ -72,14 +93,17 @@ static void connect_done(struct np__op *op, DWORD err, DWORD bytes) {
     if (err == 0 || err == ERROR_PIPE_CONNECTED || err == ERROR_NO_DATA) {
       p->connected = 1;
       list_push(&l->ready, p);
+      np__source_signal(&l->base.src, NP_READABLE);
     } else {
-      /* The instance is broken: drop it; np_accept creates another. */
+      /* The instance is broken: it goes, and another replaces it (a
+       * failure inside the launch is instance_new's to report). */
       l->connect_err = np__error_from_win32(err);
       l->count--;
       p->listener = NULL;
       np__pipe_discard(p);
+      if (!l->launching)
+        refill_failed(l, l->connect_err);
     }
-    np__source_signal(&l->base.src, NP_READABLE);
   }
   np__pipe_op_end(p);
 }
@@ -130,7 +154,9 @@ static int instance_new(struct np__pipe_listener *l, int first) {
   /* A connect that fails at once is this creation's error: refill
    * would otherwise replace the instance forever. */
   l->connect_err = 0;
+  l->launching = 1;
   launch_connect(p);
+  l->launching = 0;
   return l->connect_err;
 }
 
@@ -144,23 +170,70 @@ static int refill(struct np__pipe_listener *l) {
   return err;
 }
 
+/* Errors that may go away by themselves: resources and quotas (unknown
+ * errors, NP_EIO, among them), and an instance limit. */
+static int transient(int err) {
+  return err == NP_ENOMEM || err == NP_ENOBUFS || err == NP_EMFILE ||
+         err == NP_EBUSY || err == NP_EIO;
+}
+
+/* A refill failed with err: report it if retries do not fix it, and try
+ * again later if they may. */
+static void refill_failed(struct np__pipe_listener *l, int err) {
+  int again = transient(err);
+
+  l->heal_tries++;
+  if (!l->reported && (!again || l->heal_tries >= HEAL_TRIES)) {
+    l->reported = 1;
+    l->err = err;
+    np__source_signal(&l->base.src, NP_ERR);
+  }
+  if (!again || l->heal.armed)
+    return;
+  np__timer_start(np__poll_core(l->poll), &l->heal, l->heal_ms);
+  l->heal_ms = l->heal_ms * 2 < HEAL_MAX_MS ? l->heal_ms * 2 : HEAL_MAX_MS;
+}
+
+/* Refills, and heals or reports when that fails. */
+static void refill_or_heal(struct np__pipe_listener *l) {
+  int err = refill(l);
+
+  if (err != 0) {
+    refill_failed(l, err);
+    return;
+  }
+  l->heal_ms = 1;
+  l->heal_tries = 0;
+  l->reported = 0;
+}
+
+static void on_heal(struct np__timer *t) {
+  refill_or_heal(NP__CONTAINER_OF(t, struct np__pipe_listener, heal));
+}
+
 static int listener_accept(np_listener *base, uint64_t token,
                            uint32_t interest, np_stream **out) {
   struct np__pipe_listener *l =
       NP__CONTAINER_OF(base, struct np__pipe_listener, base);
-  int err = refill(l); /* replaces instances that failed */
-  struct np__pipe *p = l->ready.head;
+  struct np__pipe *p;
+  int err;
 
-  if (p == NULL) {
+  /* Instances that failed are replaced now rather than at the timer. */
+  if (l->count < l->backlog)
+    refill_or_heal(l);
+  if ((p = l->ready.head) == NULL) {
     np__source_clear(&base->src, NP_READABLE);
-    /* Without a listening instance the error is all there is to say. */
-    return err != 0 && l->listening.head == NULL ? err : NP_EAGAIN;
+    if ((err = l->err) == 0)
+      return NP_EAGAIN;
+    l->err = 0;
+    np__source_clear(&base->src, NP_ERR);
+    return err;
   }
   list_remove(&l->ready, p);
   p->connected = 0;
   p->listener = NULL;
   l->count--;
-  refill(l);
+  refill_or_heal(l);
   if (l->ready.head == NULL)
     np__source_clear(&base->src, NP_READABLE);
   np__pipe_open(p, token, interest);
@@ -195,6 +268,7 @@ static void listener_close(np_listener *base) {
       NP__CONTAINER_OF(base, struct np__pipe_listener, base);
 
   np__source_deregister(&base->src);
+  np__timer_stop(np__poll_core(l->poll), &l->heal);
   drop_all(&l->listening);
   drop_all(&l->ready);
   np__security_free(l->sd);
@@ -237,6 +311,8 @@ static int listener_new(const struct np__address *addr,
   l->write_limit = opts->write_limit;
   l->backlog = opts->backlog;
   l->base.ops = &listener_ops;
+  np__timer_init(&l->heal, on_heal);
+  l->heal_ms = 1;
   *out = l;
   return 0;
 }

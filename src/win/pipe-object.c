@@ -23,11 +23,12 @@
 volatile LONG np__pipe_live;
 
 static void pipe_close(np_stream *s);
+static void pipe_abort(np_stream *s);
 static int pipe_peer(np_stream *s, np_peer *peer);
 
 static const struct np__stream_ops stream_ops = {
     np__pipe_read, np__pipe_write, np__pipe_shutdown,
-    pipe_peer,     pipe_close,     np__pipe_abort,
+    pipe_peer,     pipe_close,     pipe_abort,
 };
 
 static struct np__pipe *from_source(struct np__source *src) {
@@ -38,8 +39,12 @@ static void on_interest(struct np__source *src) {
   np__pipe_read_arm(from_source(src));
 }
 
+/* Through the stream's current ops: a client end that is still
+ * connecting closes its own way (pipe-connect.c). */
 static void on_orphan(struct np__source *src) {
-  pipe_close(&from_source(src)->stream);
+  np_stream *s = &from_source(src)->stream;
+
+  (s->ops->close)(s);
 }
 
 static const struct np__source_ops source_ops = {on_interest, on_orphan};
@@ -49,7 +54,12 @@ static const struct np__source_ops source_ops = {on_interest, on_orphan};
  * peer nor the name waits for the port to drain.  Nothing may start
  * after this, or the drain would wait for it. */
 static void on_linger_cancel(struct np__linger *l) {
-  np__pipe_abort_now(NP__CONTAINER_OF(l, struct np__pipe, linger));
+  struct np__pipe *p = NP__CONTAINER_OF(l, struct np__pipe, linger);
+
+  p->refs++; /* the retries' references may be all there is */
+  np__pipe_retries_stop(p);
+  np__pipe_flush_end(p, 1);
+  np__pipe_unref(p);
 }
 
 /* Chooses how completions arrive.  Skipping the packet on synchronous
@@ -62,6 +72,22 @@ static void on_linger_cancel(struct np__linger *l) {
 int np__pipe_flushing(const struct np__pipe *p) {
   return p->closed && p->wbusy && !p->cancelled &&
          p->handle != INVALID_HANDLE_VALUE;
+}
+
+void np__pipe_flush_end(struct np__pipe *p, int give_up) {
+  np__timer_stop(np__poll_core(p->poll), &p->linger_due);
+  if (give_up) {
+    p->cancelled = 1; /* nothing starts again */
+    if (p->werr == 0)
+      p->werr = NP_ECANCELED;
+    np__pipe_write_drop(p);
+  }
+  np__pipe_close_handle(p);
+}
+
+/* The peer did not take the bytes within np_stream.linger_ms. */
+static void on_linger_due(struct np__timer *t) {
+  np__pipe_flush_end(NP__CONTAINER_OF(t, struct np__pipe, linger_due), 1);
 }
 
 static int on_linger_flushing(const struct np__linger *l) {
@@ -77,6 +103,16 @@ static void choose_completion_mode(struct np__pipe *p) {
     p->skip_sync = !p->message;
 }
 
+int np__pipe_attach(struct np__pipe *p, HANDLE handle) {
+  int err = np__iocp_associate(p->poll, handle);
+
+  if (err != 0)
+    return err;
+  p->handle = handle;
+  choose_completion_mode(p);
+  return 0;
+}
+
 int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
                  size_t write_limit, int server, struct np__pipe **out) {
   struct np__pipe *p = calloc(1, sizeof(*p));
@@ -85,12 +121,8 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   *out = NULL;
   if (p == NULL)
     return NP_ENOMEM;
-  if ((err = np__iocp_associate(poll, handle)) != 0) {
-    free(p);
-    return err;
-  }
   p->poll = poll;
-  p->handle = handle;
+  p->handle = INVALID_HANDLE_VALUE;
   p->refs = 1;
   p->message = (flags & NP_OPT_MESSAGE) != 0;
   p->server = server != 0;
@@ -98,7 +130,13 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   p->rstate = NP__READ_IDLE;
   p->rsize = p->message ? NP__BUFPOOL_MIN : READ_START;
   p->wlimit = write_limit;
-  choose_completion_mode(p);
+  /* After the mode: it decides how completions arrive. */
+  if (handle != INVALID_HANDLE_VALUE &&
+      (err = np__pipe_attach(p, handle)) != 0) {
+    free(p);
+    return err;
+  }
+  np__timer_init(&p->linger_due, on_linger_due);
   p->linger.cancel = on_linger_cancel;
   p->linger.flushing = on_linger_flushing;
   np__iocp_linger_add(poll, &p->linger);
@@ -107,24 +145,46 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   return 0;
 }
 
-void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest) {
-  p->closed = 0;
-  p->stream.ops = &stream_ops;
+void np__pipe_register(struct np__pipe *p, uint64_t token, uint32_t interest,
+                       const struct np__stream_ops *ops) {
+  p->stream.ops = ops != NULL ? ops : &stream_ops;
   p->stream.error = 0;
   np__source_register(np__poll_core(p->poll), &p->stream.src, &source_ops,
                       token, interest);
+}
+
+void np__pipe_start(struct np__pipe *p) {
+  p->closed = 0;
+  p->stream.ops = &stream_ops;
   np__source_signal(&p->stream.src, NP_WRITABLE);
   np__pipe_read_defer(p);
+}
+
+void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest) {
+  np__pipe_register(p, token, interest, NULL);
+  np__pipe_start(p);
+}
+
+/* The failed stream is an ordinary one whose read slot has ended and
+ * whose writes fail: the pipe's ops then need no case of their own, and
+ * no read is ever launched on the missing handle. */
+void np__pipe_fail(struct np__pipe *p, int err) {
+  p->closed = 0;
+  p->stream.ops = &stream_ops;
+  p->rstate = NP__READ_END;
+  p->rerr = err;
+  p->werr = err;
+  p->stream.error = err;
+  np__source_signal(&p->stream.src, NP_WRITABLE | NP_ERR);
 }
 
 void np__pipe_unref(struct np__pipe *p) {
   if (--p->refs > 0)
     return;
+  np__timer_stop(np__poll_core(p->poll), &p->linger_due);
   np__pipe_close_handle(p);
   np__pipe_read_stop(p);
   np__pipe_write_drop(p);
-  /* The linger limit holds no reference: it may still be armed. */
-  np__timer_stop(np__poll_core(p->poll), &p->lingering);
   np__iocp_linger_remove(p->poll, &p->linger);
   InterlockedDecrement(&np__pipe_live);
   free(p);
@@ -178,7 +238,7 @@ void np__pipe_op_end(struct np__pipe *p) {
 
 /* np_close for pipes: the token goes at once, reads stop, accepted
  * writes are still flushed (the handle stays open until the last one
- * completes, for at most linger_ms: pipe-linger.c), and the memory goes
+ * completes, for at most linger_ms: on_linger_due), and the memory goes
  * with the last completion. */
 static void pipe_close(np_stream *s) {
   struct np__pipe *p = NP__CONTAINER_OF(s, struct np__pipe, stream);
@@ -188,8 +248,25 @@ static void pipe_close(np_stream *s) {
   np__pipe_read_stop(p);
   if (!p->wbusy)
     np__pipe_close_handle(p);
-  else
-    np__pipe_linger_start(p);
+  else if (s->linger_ms >= 0)
+    np__timer_start(np__poll_core(p->poll), &p->linger_due,
+                    (uint64_t)s->linger_ms);
+  np__pipe_unref(p);
+}
+
+/* np_abort for pipes: as np_close, but what np_write accepted and the
+ * OS has not taken is dropped, and the handle closes at once, which
+ * ends the operations still in flight; the memory goes with their
+ * completions. */
+static void pipe_abort(np_stream *s) {
+  struct np__pipe *p = NP__CONTAINER_OF(s, struct np__pipe, stream);
+
+  p->cancelled = 1;
+  np__source_deregister(&s->src);
+  p->closed = 1;
+  np__pipe_read_stop(p);
+  np__pipe_retries_stop(p);
+  np__pipe_flush_end(p, 1);
   np__pipe_unref(p);
 }
 
@@ -198,6 +275,10 @@ static int pipe_peer(np_stream *s, np_peer *peer) {
   ULONG pid = 0;
   BOOL ok;
 
+  /* A client end whose connect failed has no handle (and
+   * INVALID_HANDLE_VALUE would name this process). */
+  if (p->handle == INVALID_HANDLE_VALUE)
+    return p->werr != 0 ? p->werr : NP_ENOTCONN;
   ok = p->server ? GetNamedPipeClientProcessId(p->handle, &pid)
                  : GetNamedPipeServerProcessId(p->handle, &pid);
   if (!ok)

@@ -30,8 +30,9 @@
  * Closing.  np_close stops reading, but while accepted writes are still
  * being flushed the stream keeps reading and throws the bytes away: a
  * peer that is itself blocked writing to us would otherwise never read
- * what we flush, and both ends would wait for each other forever.  The
- * bytes dropped are counted, and bounded (pipe-linger.c).
+ * what we flush, and both ends would wait for each other forever.  Past
+ * NP__LINGER_DISCARD_MAX dropped bytes it gives up the delivery, so a
+ * peer that only sends cannot hold it forever.
  *
  * Shortages.  A read that fails because the system lacks resources for
  * the moment waits in NP__READ_RETRY and is launched again on the
@@ -268,7 +269,7 @@ static void retry_fire(struct np__timer *t);
  * that just ended, if any; its bytes are counted already. */
 static void discard_more(struct np__pipe *p, DWORD err) {
   while (read_worked(err) && np__pipe_flushing(p)) {
-    DWORD got = 0; /* a synchronous result's count, for the bound */
+    DWORD got = 0;
     BOOL ok;
 
     p->rlen = 0;
@@ -279,6 +280,7 @@ static void discard_more(struct np__pipe *p, DWORD err) {
     p->rlaunching = 1;
     p->rsync = 0;
     np__pipe_op_begin(p, &p->read_op);
+    /* The count of a synchronous success: discard_done counts it. */
     ok = ReadFile(p->handle, p->rbuf, (DWORD)p->rcap, &got, &p->read_op.ov);
     np__pipe_op_launched(p, &p->read_op, ok, got);
     p->rlaunching = 0;
@@ -297,11 +299,12 @@ static void discard_done(struct np__op *op, DWORD err, DWORD bytes) {
   struct np__pipe *p = NP__CONTAINER_OF(op, struct np__pipe, read_op);
 
   p->rstate = NP__READ_IDLE;
-  /* Past the bound the stream is aborted, and flushes no more. */
-  if (read_worked(err)) {
+  /* A peer that sends without end must not keep the stream alive. */
+  if (read_worked(err))
     np__pipe_retry_reset(&p->rretry);
-    (void)np__pipe_linger_discarded(p, bytes);
-  }
+  p->discarded += bytes;
+  if (p->discarded > NP__LINGER_DISCARD_MAX && np__pipe_flushing(p))
+    np__pipe_flush_end(p, 1);
   if (p->rlaunching) {
     p->rsync = 1;
     p->rsync_err = err;
@@ -370,10 +373,6 @@ static void read_done(struct np__op *op, DWORD err, DWORD bytes) {
     /* Completed after np_close, or cancelled by it. */
     rbuf_put(p);
     p->rstate = NP__READ_IDLE;
-    /* Its bytes are dropped too; past the bound the stream is aborted
-     * and flushes no more. */
-    if (read_worked(err))
-      (void)np__pipe_linger_discarded(p, bytes);
     discard_more(p, err);
   } else if (read_retry(p, err)) {
     /* retry_fire goes on */

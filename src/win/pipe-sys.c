@@ -1,7 +1,8 @@
 /*
- * The one place that turns an address into a Win32 pipe path.  (The
- * tests record and fail the pipe adapter's system calls through the
- * seam of the test-only build, common/seam.h.)
+ * The one place that turns an address into a Win32 pipe path, and the
+ * one that opens a client end.  (The tests record and fail the pipe
+ * adapter's system calls through the seam of the test-only build,
+ * common/seam.h.)
  */
 #include "config.h"
 
@@ -46,4 +47,14 @@ int np__pipe_path(const struct np__address *addr, wchar_t **out) {
   }
   *out = path;
   return 0;
+}
+
+DWORD np__pipe_open_client(const wchar_t *path, HANDLE *h) {
+  SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, FALSE};
+
+  *h = CreateFileW(path, GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING,
+                   FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+                       SECURITY_IDENTIFICATION,
+                   NULL);
+  return *h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
 }

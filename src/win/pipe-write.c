@@ -146,7 +146,7 @@ static void write_failed(struct np__pipe *p, DWORD err) {
  * completion inside write_pump leaves this to the pump's caller. */
 static void close_if_done(struct np__pipe *p) {
   if (p->closed && !p->wbusy && !p->wpumping)
-    np__pipe_close_handle(p);
+    np__pipe_flush_end(p, 0);
 }
 
 /* The retry timer: the write goes out again, from where it was.  Gives

@@ -7,11 +7,13 @@
  *   pipe-object.c    the object: lifetime, operation launches, close
  *   pipe-read.c      the read slot and np_read
  *   pipe-write.c     the write slot, np_write and np_shutdown
- *   pipe-listener.c  np_listen / np_accept: a backlog of instances
- *   pipe-connect.c   np_connect: open, wait for a busy or absent name
- *   pipe-sys.c       path building
+ *   pipe-listener.c  np_listen / np_accept: a backlog of instances, healed
+ *                    on the poller's timers when a refill fails
+ *   pipe-connect.c   np_connect: open now, or a stream that is connecting
+ *                    and retries on the poller's timers
+ *   pipe-remote.c    the open of a remote name, on a worker thread
+ *   pipe-sys.c       path building, the client's open
  *   security-*.c     descriptors and the SDDL check
- *   pipe-linger.c    the end of a closed stream: bounded delivery, abort
  *   pipe-backoff.c   reads and writes retried when the system runs short
  */
 #ifndef NP_WIN_PIPE_H
@@ -28,6 +30,11 @@ extern volatile LONG np__pipe_live;
 /* Builds L"\\HOST\pipe\NAME" from addr into a malloc'd string in *out.
  * Returns 0, NP_EINVAL (name not UTF-8) or NP_ENOMEM. */
 int np__pipe_path(const struct np__address *addr, wchar_t **out);
+/* Opens the client end of path: overlapped, not inheritable, and with
+ * SQOS lowered to identification so the server cannot act as this
+ * process.  Returns 0 with *h set, or the Win32 error (*h is then
+ * INVALID_HANDLE_VALUE).  Any thread may call it. */
+DWORD np__pipe_open_client(const wchar_t *path, HANDLE *h);
 
 /* ---- security (security-sddl.c, security-sd.c) ------------------------ */
 
@@ -80,6 +87,7 @@ struct np__wbuf {
 };
 
 struct np__pipe_listener;
+struct np__dial;
 
 struct np__pipe {
   np_stream stream; /* registered with the core once it is a stream */
@@ -95,12 +103,20 @@ struct np__pipe {
   unsigned char connecting; /* ConnectNamedPipe in flight */
   unsigned char connected;  /* on the listener's ready list */
 
+  /* A client end whose open is still to come (pipe-connect.c); it has
+   * no handle until then. */
+  struct np__dial *dial;
+
   unsigned char message;   /* message read mode */
   unsigned char server;    /* the server end */
   unsigned char skip_sync; /* synchronous successes queue no packet */
   unsigned char closed;    /* np_close called, or never handed out */
   unsigned char shut;      /* np_shutdown called */
   unsigned char cancelled; /* np_poll_free cancelled everything: no new I/O */
+  /* A closed stream's delivery: its end (np_stream.linger_ms), and the
+   * bytes its reads dropped meanwhile. */
+  struct np__timer linger_due;
+  size_t discarded;
 
   /* The read slot. */
   enum np__read_state rstate;
@@ -127,24 +143,37 @@ struct np__pipe {
   unsigned char wpumping; /* write_pump is running */
   unsigned char wblocked; /* np_write said NP_EAGAIN: signal room */
 
-  /* Retries (pipe-backoff.c) and the end of a closed stream
-   * (pipe-linger.c). */
+  /* Retries after shortages (pipe-backoff.c). */
   struct np__pipe_retry rretry, wretry;
-  unsigned char wwaiting;   /* wbusy, but for wretry: nothing in flight */
-  struct np__timer lingering; /* closed and flushing: the linger limit */
-  size_t discarded;           /* closed: input read and dropped */
+  unsigned char wwaiting; /* wbusy, but for wretry: nothing in flight */
 };
 
-/* Creates the object for handle, associates the handle with the poller's
- * port and picks the completion mode.  flags are NP_OPT_* (only
- * NP_OPT_MESSAGE matters).  The object holds one reference, the
- * owner's.  On failure nothing is left but the handle, which stays the
- * caller's.  Returns 0 or NP_E*. */
+/* Creates the object for handle and attaches it (np__pipe_attach);
+ * INVALID_HANDLE_VALUE makes one without a handle, for a client end
+ * still connecting.  flags are NP_OPT_* (only NP_OPT_MESSAGE matters).
+ * The object holds one reference, the owner's.  On failure nothing is
+ * left but the handle, which stays the caller's.  Returns 0 or NP_E*. */
 int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
                  size_t write_limit, int server, struct np__pipe **out);
-/* Registers p as a stream with token and interest: writable at once, a
- * read started if interest asks for it. */
+/* Gives p, which has no handle yet, its handle: associates it with the
+ * poller's port and picks the completion mode.  On failure the handle
+ * stays the caller's.  Returns 0 or NP_E*. */
+int np__pipe_attach(struct np__pipe *p, HANDLE handle);
+/* Registers p as a stream with token and interest, not yet ready; its
+ * calls go to ops (a client end that is connecting has its own), or to
+ * the pipe's when ops is NULL. */
+void np__pipe_register(struct np__pipe *p, uint64_t token, uint32_t interest,
+                       const struct np__stream_ops *ops);
+/* A registered stream with its handle starts: its calls go to the
+ * pipe's ops, it is writable at once and a read starts if interest asks
+ * for it. */
+void np__pipe_start(struct np__pipe *p);
+/* np__pipe_register and np__pipe_start at once: a stream that is open. */
 void np__pipe_open(struct np__pipe *p, uint64_t token, uint32_t interest);
+/* A registered stream whose connect failed for good: np_stream_error
+ * gives err once, every np_read and np_write returns it, and NP_WRITABLE
+ * | NP_ERR tell the user.  p has no handle. */
+void np__pipe_fail(struct np__pipe *p, int err);
 /* Drops a reference; the last one frees p (its handle is closed by
  * then). */
 void np__pipe_unref(struct np__pipe *p);
@@ -158,6 +187,10 @@ struct np__bufpool *np__pipe_pool(struct np__pipe *p);
 /* Non-zero while p, closed, still writes what np_write accepted to a
  * peer that may take it (np_poll_flush waits; reads discard). */
 int np__pipe_flushing(const struct np__pipe *p);
+/* The delivery of a closed stream ended: its writes are done, or it
+ * gives up on them (give_up non-zero: what is not sent is dropped, and
+ * the handle closes, which ends the operations in flight). */
+void np__pipe_flush_end(struct np__pipe *p, int give_up);
 
 /* Prepares op for a launch: takes the operation's reference on p and
  * counts it with the poller. */
@@ -170,6 +203,32 @@ void np__pipe_op_launched(struct np__pipe *p, struct np__op *op, BOOL ok,
 /* Ends an operation, as the last step of its completion: uncounts it and
  * drops its reference (which may free p). */
 void np__pipe_op_end(struct np__pipe *p);
+
+/* ---- client ends (pipe-connect.c, pipe-remote.c) --------------------- */
+
+/* Internal np__opts flag, never accepted from np_options: open on a
+ * worker thread as for a remote name, even when the name is local.  The
+ * tests use it to reach the worker's paths, since Wine cannot open a
+ * pipe on another host. */
+#define NP__OPT_WORKER 0x80000000u
+
+struct np__remote;
+
+/* Called on the poller's thread when a remote open ended: err is 0 and
+ * h the open client end (now the callee's), or err is the Win32 error. */
+typedef void (*np__remote_cb)(struct np__pipe *p, DWORD err, HANDLE h);
+
+/* Starts opening path (np__pipe_open_client) on a worker thread for the
+ * client end p; the job holds a reference on p and counts as an
+ * operation in flight.  Its result comes back through the completion
+ * port to done.  Returns 0 with *out set, or NP_E* with nothing
+ * started. */
+int np__remote_start(struct np__pipe *p, const wchar_t *path,
+                     np__remote_cb done, struct np__remote **out);
+/* Gives up a job whose result has not been delivered: done is never
+ * called for it, a handle it opens is closed, and its reference on p is
+ * dropped now or when its packet arrives.  Never blocks. */
+void np__remote_cancel(struct np__remote *r);
 
 /* ---- the read slot (pipe-read.c) -------------------------------------- */
 
@@ -201,28 +260,6 @@ void np__pipe_write_drop(struct np__pipe *p);
 /* The peer is gone (a read saw the end): later writes give NP_EPIPE. */
 void np__pipe_write_peer_gone(struct np__pipe *p);
 
-/* ---- the end of a closed stream (pipe-linger.c) ------------------------ */
-
-/* np_abort for pipes: the token goes, reads and writes in flight are
- * cancelled, unsent bytes are dropped and the handle is closed at once;
- * the memory goes with the last completion. */
-void np__pipe_abort(np_stream *s);
-/* np_close left writes in flight: bounds their delivery by the stream's
- * linger_ms (after which the stream is aborted). */
-void np__pipe_linger_start(struct np__pipe *p);
-/* A closed stream read and dropped bytes more of its peer's input: past
- * NP__LINGER_DISCARD_MAX the peer is not going to read what we flush,
- * and the stream is aborted.  Returns non-zero when it was. */
-int np__pipe_linger_discarded(struct np__pipe *p, size_t bytes);
-/* Aborts p now (closed or not yet handed out): no new I/O, everything
- * in flight cancelled, queued writes dropped, the handle closed.  Takes
- * and gives back a reference of its own, so p may be freed on return
- * only if the caller holds none. */
-void np__pipe_abort_now(struct np__pipe *p);
-/* Stops every timer of p (linger and retries), giving back the
- * retries' references.  The caller holds a reference. */
-void np__pipe_timers_stop(struct np__pipe *p);
-
 /* ---- retries after transient failures (pipe-backoff.c) -------------- */
 
 /* Non-zero for the Win32 errors that say the system lacks memory, quota
@@ -242,6 +279,9 @@ void np__pipe_retry_reset(struct np__pipe_retry *r);
 /* Disarms r and gives back its reference, if it was armed.  Returns
  * non-zero when it was.  The caller holds a reference of its own. */
 int np__pipe_retry_stop(struct np__pipe *p, struct np__pipe_retry *r);
+/* Disarms both slots' retries (a write waiting for one no longer holds
+ * its slot), giving back their references.  The caller holds one. */
+void np__pipe_retries_stop(struct np__pipe *p);
 
 #define NP__PIPE_RETRY_FOR_MS 5000
 

@@ -22,6 +22,7 @@ enum {
   FN_ConvertSidToStringSidW,
   FN_LocalFree,
   FN_NtDeviceIoControlFile,
+  FN_Sleep,
   FN_TOTAL_
 };
 
@@ -42,7 +43,8 @@ const struct np__seam_fn np__seam_fns[] = {
      ERROR_NOT_ENOUGH_MEMORY},
     {"ConvertSidToStringSidW", NP__MEM, ERROR_NOT_ENOUGH_MEMORY},
     {"LocalFree", NP__SEAM_NOFAIL, 0},
-    {"NtDeviceIoControlFile", NP__MEM | NP__H, ERROR_NOT_ENOUGH_MEMORY}};
+    {"NtDeviceIoControlFile", NP__MEM | NP__H, ERROR_NOT_ENOUGH_MEMORY},
+    {"Sleep", NP__SEAM_NOFAIL, 0}};
 const int np__seam_fn_total = FN_TOTAL_;
 
 /* How each kind of call reports an error.  A fault is given as a Win32
@@ -270,4 +272,15 @@ NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
   st = NtDeviceIoControlFile(h, ev, apc, ctx, io, code, in, inn, out, outn);
   np__seam_leave(&c, st, st, 0);
   return st;
+}
+
+/* Counted and recorded only, so that a test can tell that no path of
+ * the poller's thread sleeps. */
+void WINAPI np__seam_Sleep(DWORD ms) {
+  const uintptr_t a[] = {(uintptr_t)ms};
+  struct np__seam_call c;
+
+  (void)np__seam_enter(&c, FN_Sleep, a, 1);
+  Sleep(ms);
+  np__seam_leave(&c, 0, 0, 0);
 }

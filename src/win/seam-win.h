@@ -5,7 +5,8 @@
  * (their include guards make the files' own includes no-ops), then, with
  * NP_SEAM defined, redirects each call to its np__seam_ wrapper
  * (seam-win.c).  Pure computations (MultiByteToWideChar, GetAce, ...)
- * and calls that cannot fail are left alone.
+ * and calls that cannot fail are left alone, but for Sleep: it is
+ * recorded (never failed), so that tests can tell that nothing sleeps.
  */
 #ifndef NP_WIN_SEAM_WIN_H
 #define NP_WIN_SEAM_WIN_H
@@ -150,6 +151,7 @@ NP__SEAM_WIN_FNS(NP__SEAM_DECLARE)
 
 /* The others, written out in seam-win.c. */
 BOOL WINAPI np__seam_CloseHandle(HANDLE h);
+void WINAPI np__seam_Sleep(DWORD ms);
 int WINAPI np__seam_closesocket(SOCKET s);
 int WINAPI np__seam_WSAStartup(WORD v, LPWSADATA data);
 int WINAPI np__seam_getaddrinfo(const char *host, const char *port,
@@ -211,6 +213,7 @@ NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
 #define send(...) NP__SEAM_CALL(send, __VA_ARGS__)
 #define shutdown(...) NP__SEAM_CALL(shutdown, __VA_ARGS__)
 #define CloseHandle(...) NP__SEAM_CALL(CloseHandle, __VA_ARGS__)
+#define Sleep(...) NP__SEAM_CALL(Sleep, __VA_ARGS__)
 #define closesocket(...) NP__SEAM_CALL(closesocket, __VA_ARGS__)
 #define WSAStartup(...) NP__SEAM_CALL(WSAStartup, __VA_ARGS__)
 #define getaddrinfo(...) NP__SEAM_CALL(getaddrinfo, __VA_ARGS__)

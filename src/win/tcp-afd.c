@@ -9,8 +9,8 @@
  * The kernel's socket buffers are the stream's buffers: np_write hands
  * bytes straight to send(), and closesocket still delivers what they
  * hold.  So np_close leaves nothing in the library to linger over: the
- * system bounds that delivery itself, as it does for any socket closed
- * without SO_LINGER.  np_abort resets the connection instead.
+ * system bounds that delivery itself.  np_abort resets the connection
+ * instead (Wine closes gracefully all the same).
  */
 #include "config.h"
 
@@ -294,18 +294,15 @@ static void stream_close(np_stream *ps) {
   np__afd_sock_close(&s->afd);
 }
 
-/* SO_LINGER {1, 0} makes closesocket drop what the socket holds and
- * send a reset, so that the peer never takes the missing bytes for a
- * clean end.  Should the option fail, the close is a graceful one. */
+/* np_abort: a linger of zero makes closesocket reset the connection and
+ * drop what the socket still holds. */
 static void stream_abort(np_stream *ps) {
   struct tcp_stream *s = stream_of(ps);
-  struct linger lg;
+  struct linger lg = {1, 0};
 
-  lg.l_onoff = 1;
-  lg.l_linger = 0;
   if (s->sock != INVALID_SOCKET)
     (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
-                     (int)sizeof(lg));
+                     sizeof(lg));
   stream_close(ps);
 }
 
@@ -318,7 +315,7 @@ static void stream_close_orphan(struct np__source *src) {
 }
 
 static const struct np__stream_ops stream_ops = {
-    stream_read, stream_write,  stream_shutdown,
+    stream_read, stream_write, stream_shutdown,
     stream_peer, stream_close, stream_abort};
 static const struct np__source_ops stream_source_ops = {
     stream_interest_changed, stream_close_orphan};

@@ -50,3 +50,23 @@ sum_out=$(cksum <"$npt_work/reply")
   npt_fail "checksums differ: sent $sum_in, got back $sum_out"
 tr -d '\r' <"$npt_work/client.err"
 echo "ok: 10 MiB through pipe -> tcp:127.0.0.1:$port -> pipe and back: $sum_out"
+
+# A forwarder whose target is not there yet: the client's connection
+# waits for it (pipe-server(1): up to 10 s) instead of being dropped.
+late=$(npt_name chainLate)
+front=$(npt_name chainFront)
+npt_start /dev/null "$SERVER" "pipe:$front" --forward "pipe:$late" $mode \
+  >/dev/null 2>"$npt_work/late-front.err"
+npt_wait_server "$front" $mode
+printf 'waited for\n' >"$npt_work/late.in"
+npt_start "$npt_work/late.in" "$CLIENT" "pipe:$front" --half-close $mode -v \
+  >"$npt_work/late.out" 2>"$npt_work/late.err"
+client=$npt_last
+npt_wait_connected "$npt_work/late.err" "$client"
+npt_start /dev/null "$SERVER" "pipe:$late" --echo $mode \
+  >/dev/null 2>"$npt_work/late-echo.err"
+npt_wait_pid "$client" 30
+[ "$npt_status" -eq 0 ] ||
+  npt_fail "client of a late target exited with $npt_status ($(cat "$npt_work/late.err"))"
+npt_expect "$npt_work/late.out" "waited for"
+echo "ok: --forward waited for a target that came late"

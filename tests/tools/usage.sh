@@ -25,6 +25,8 @@ usage_error "missing ADDRESS" "$CLIENT"
 usage_error "unknown option '--bogus'" "$SERVER" pipe:x --bogus
 usage_error "unknown option '-q'" "$CLIENT" pipe:x -q
 usage_error "option '--exec' needs a value" "$SERVER" pipe:x --exec
+usage_error "--exec needs a command" "$SERVER" pipe:x --exec ''
+usage_error "--exec needs a command" "$SERVER" pipe:x --exec '  '
 usage_error "option '--echo' takes no value" "$SERVER" pipe:x --echo=yes
 usage_error "invalid value 'abc' for --timeout" "$CLIENT" pipe:x --timeout abc
 usage_error "invalid value '-5' for --timeout" "$CLIENT" pipe:x --timeout -5
