@@ -62,18 +62,24 @@ i=0
 found=""
 while [ $i -lt 8 ] && [ -z "$found" ]; do
   i=$((i + 1))
-  npt_start "$hold" "$CLIENT" "pipe:$busy" --wait=absent --timeout 20000 \
-    >/dev/null 2>"$npt_work/err"
-  # A client that is still running holds an instance; one that exited 3
-  # at once found the pipe busy.
+  err="$npt_work/err$i"
+  npt_start "$hold" "$CLIENT" "pipe:$busy" -v --wait=absent --timeout 20000 \
+    >/dev/null 2>"$err"
   probe=$npt_last
-  sleep 0.5
-  if ! kill -0 "$probe" 2>/dev/null; then
+  # Until the probe says it connected (it holds an instance) or ends (it
+  # found the pipe busy, exit 3): whichever comes, however slowly.
+  n=0
+  while kill -0 "$probe" 2>/dev/null && ! grep -q ': connected' "$err"; do
+    n=$((n + 1))
+    [ "$n" -le 300 ] || npt_fail "busy probe $i neither connected nor ended"
+    sleep 0.1
+  done
+  if ! grep -q ': connected' "$err"; then
     wait "$probe"
     status=$?
     [ "$status" -eq 3 ] || npt_fail "busy probe exited with $status"
-    grep -q "all pipe instances are busy" "$npt_work/err" ||
-      npt_fail "busy probe said '$(cat "$npt_work/err")'"
+    grep -q "all pipe instances are busy" "$err" ||
+      npt_fail "busy probe said '$(cat "$err")'"
     found=$i
   fi
 done
