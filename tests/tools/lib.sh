@@ -85,6 +85,20 @@ npt_wait_server() {
     npt_fail "server pipe:$npt_probe did not come up: $(cat "$npt_work/probe.err")"
 }
 
+# Waits (at most 30 s) until a pipe-client run with -v and its standard
+# error in file $1 says it is connected; fails if it ends first ($2: its
+# pid) or the time runs out.
+npt_wait_connected() {
+  n=0
+  until grep -q ': connected' "$1" 2>/dev/null; do
+    kill -0 "$2" 2>/dev/null ||
+      npt_fail "the client ended before it connected: $(cat "$1")"
+    n=$((n + 1))
+    [ "$n" -le 300 ] || npt_fail "the client did not connect within 30 s"
+    sleep 0.1
+  done
+}
+
 # Compares file $1 with the expected text $2, ignoring carriage returns
 # (Windows programs end lines in \r\n).
 npt_expect() {

@@ -27,9 +27,10 @@ stop() {
     2>"$npt_work/server.err"
   server=$npt_last
   npt_wait_server "$name"
-  npt_start "$hold" "$CLIENT" "pipe:$name" >/dev/null 2>"$npt_work/client.err"
+  npt_start "$hold" "$CLIENT" "pipe:$name" -v >/dev/null \
+    2>"$npt_work/client.err"
   client=$npt_last
-  sleep 0.3
+  npt_wait_connected "$npt_work/client.err" "$client"
   kill "-$1" "$(child_of "$server")"
   npt_wait_pid "$server" 10
   [ "$npt_status" -eq "$2" ] ||
@@ -38,7 +39,7 @@ stop() {
   # Its client saw the server go and ended, though its input never did.
   npt_wait_pid "$client" 10
   [ "$npt_status" -eq 0 ] ||
-    npt_fail "the client of a stopped server exited with $npt_status"
+    npt_fail "the client of a stopped server exited with $npt_status ($(cat "$npt_work/client.err"))"
   echo "ok: SIG$1 -> server exit $2, socket removed, its client ended"
 }
 stop TERM 143
@@ -48,9 +49,10 @@ stop INT 130
 name=$(npt_name sigclient)
 npt_start /dev/null "$SERVER" "pipe:$name" --echo >/dev/null 2>&1
 npt_wait_server "$name"
-npt_start "$hold" "$CLIENT" "pipe:$name" >/dev/null 2>"$npt_work/client.err"
+npt_start "$hold" "$CLIENT" "pipe:$name" -v >/dev/null \
+  2>"$npt_work/client.err"
 client=$npt_last
-sleep 0.3
+npt_wait_connected "$npt_work/client.err" "$client"
 kill -TERM "$(child_of "$client")"
 npt_wait_pid "$client" 10
 [ "$npt_status" -eq 143 ] || npt_fail "SIGTERM: client exited with $npt_status"
@@ -61,9 +63,10 @@ name=$(npt_name sigkill)
 npt_start "$hold" "$SERVER" "pipe:$name" >/dev/null 2>&1
 server=$npt_last
 npt_wait_server "$name"
-npt_start "$hold" "$CLIENT" "pipe:$name" >/dev/null 2>"$npt_work/client.err"
+npt_start "$hold" "$CLIENT" "pipe:$name" -v >/dev/null \
+  2>"$npt_work/client.err"
 client=$npt_last
-sleep 0.3
+npt_wait_connected "$npt_work/client.err" "$client"
 kill -KILL "$(child_of "$server")"
 npt_wait_pid "$client" 10
 [ "$npt_status" -eq 0 ] ||
@@ -74,10 +77,10 @@ echo "ok: a client whose server was killed ended by itself"
 name=$(npt_name sigkill2)
 npt_start "$hold" "$SERVER" "pipe:$name" --once >/dev/null 2>&1
 server=$npt_last
-npt_start "$hold" "$CLIENT" "pipe:$name" --wait --timeout 30000 \
-  >/dev/null 2>&1
+npt_start "$hold" "$CLIENT" "pipe:$name" -v --wait --timeout 30000 \
+  >/dev/null 2>"$npt_work/client.err"
 client=$npt_last
-sleep 0.5
+npt_wait_connected "$npt_work/client.err" "$client"
 kill -KILL "$(child_of "$client")"
 npt_wait_pid "$server" 10
 [ "$npt_status" -eq 0 ] || npt_fail "--once server exited with $npt_status"
