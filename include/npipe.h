@@ -177,7 +177,9 @@ NP_EXTERN int np_listen(np_poll *poll, const char *address,
                         const np_options *opts, uint64_t token,
                         np_listener **out);
 /* Hands out one waiting connection as a stream registered with token and
- * interest.  Returns 0, NP_EAGAIN when none waits, or another NP_E*. */
+ * interest.  Returns 0, NP_EAGAIN when none waits, or another NP_E*
+ * (once, for an error the listener met replacing its pipe instances,
+ * which it also reports as NP_ERR on its token). */
 NP_EXTERN int np_accept(np_listener *l, uint64_t token, uint32_t interest,
                         np_stream **out);
 /* Writes the listener's address, NUL-terminated, into buf ("pipe:NAME",
@@ -195,8 +197,13 @@ NP_EXTERN void np_listener_close(np_listener *l);
 /* Streams. */
 
 /* Connects to address and registers the stream with token and interest.
- * Returns 0, NP_ENOENT (no such pipe), NP_EBUSY (all instances busy),
- * NP_ETIMEDOUT (opts waited in vain), NP_EACCES, NP_EINVAL, ... */
+ * Never blocks: with NP_OPT_WAIT_BUSY or NP_OPT_WAIT_ABSENT (and a TCP
+ * address, or a remote pipe name on Windows) it may return 0 with a
+ * stream that is still connecting; the poller completes it and reports
+ * NP_WRITABLE, with NP_ERR and np_stream_error giving the failure
+ * (NP_ETIMEDOUT when opts' timeout passed).  Returns 0, NP_ENOENT (no
+ * such pipe), NP_EBUSY (all instances busy), NP_ETIMEDOUT (a wait flag
+ * with timeout_ms 0), NP_EACCES, NP_EINVAL, ... */
 NP_EXTERN int np_connect(np_poll *poll, const char *address,
                          const np_options *opts, uint64_t token,
                          uint32_t interest, np_stream **out);
