@@ -318,16 +318,6 @@ static void linger_expired(struct np__timer *t) {
   abort_now(NP__CONTAINER_OF(t, struct np__fd_stream, linger));
 }
 
-/* After a transient send failure: try the buffered bytes again. */
-static void retry_send(struct np__timer *t) {
-  struct np__fd_stream *s = NP__CONTAINER_OF(t, struct np__fd_stream, retry);
-
-  s->out_full = 0;
-  flush(s);
-  if (s->closing && (s->out.len == 0 || s->write_err != 0))
-    destroy(s);
-}
-
 /* What discard_input found. */
 enum discard { DISCARD_MORE, DISCARD_END, DISCARD_TOO_MUCH };
 
@@ -371,6 +361,18 @@ static void closing_event(struct np__fd_stream *s, uint32_t ev) {
            ((s->flags & NP__FD_PIPE) || d == DISCARD_END || s->eof ||
             s->write_err != 0 || (ev & (EPOLLHUP | EPOLLERR))))
     destroy(s);
+}
+
+/* After a transient send failure: try the buffered bytes again.  A
+ * closed stream then ends by the same rule as after an epoll event (TCP
+ * still waits for the peer's end). */
+static void retry_send(struct np__timer *t) {
+  struct np__fd_stream *s = NP__CONTAINER_OF(t, struct np__fd_stream, retry);
+
+  s->out_full = 0;
+  flush(s);
+  if (s->closing)
+    closing_event(s, 0);
 }
 
 static void on_event(struct np__watch *w, uint32_t ev) {
