@@ -578,16 +578,14 @@ static void check_default_sd(HANDLE h) {
   ck_assert(GetSecurityDescriptorControl(sd, &control, &revision));
   ck_assert(control & SE_DACL_PROTECTED);
   ck_assert_ptr_nonnull(dacl);
-  ck_assert_uint_eq(dacl->AceCount, 3);
+  /* SYSTEM and the token's user, nothing else, and no deny entry: an
+   * OpenSSH session is a network logon of the same user. */
+  ck_assert_uint_eq(dacl->AceCount, 2);
   ace = ace_at(dacl, 0);
-  ck_assert_uint_eq(ace->Header.AceType, ACCESS_DENIED_ACE_TYPE);
-  ck_assert(IsWellKnownSid((PSID)&ace->SidStart, WinNetworkSid));
-  ck_assert(mask_is_all(ace->Mask));
-  ace = ace_at(dacl, 1);
   ck_assert_uint_eq(ace->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
   ck_assert(IsWellKnownSid((PSID)&ace->SidStart, WinLocalSystemSid));
   ck_assert(mask_is_all(ace->Mask));
-  ace = ace_at(dacl, 2);
+  ace = ace_at(dacl, 1);
   ck_assert_uint_eq(ace->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
   ck_assert(EqualSid((PSID)&ace->SidStart, me));
   ck_assert(mask_is_all(ace->Mask));
@@ -649,6 +647,79 @@ START_TEST(test_pipe_win_custom_descriptor_applied) {
   np_close(c);
   np_listener_close(l);
   free_poll_no_leak();
+}
+END_TEST
+
+/* A custom descriptor that grants write access to other users: they
+ * keep it, minus the right to create instances of the name (with which
+ * they could take the real server's clients); SYSTEM, OWNER RIGHTS and
+ * the server's user keep everything.  Read back from the instance. */
+START_TEST(test_pipe_win_custom_descriptor_strips_create_instance) {
+  const ACCESS_MASK rw = (FILE_GENERIC_READ | FILE_GENERIC_WRITE) &
+                         ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE;
+  np_listener *l;
+  np_stream *c, *s;
+  np_options o;
+  PACL dacl = NULL;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  PSID me = user_sid();
+  char sddl[400], *text;
+  int i;
+
+  ck_assert(ConvertSidToStringSidA(me, &text));
+  snprintf(sddl, sizeof(sddl),
+           "D:P(A;;GA;;;SY)(A;;GA;;;%s)(A;;GA;;;OW)(A;;GRGW;;;IU)"
+           "(A;;FA;;;BU)(A;;0x12019f;;;AU)(D;;GA;;;BG)",
+           text);
+  LocalFree(text);
+  memset(&o, 0, sizeof(o));
+  o.sddl = sddl;
+  o.backlog = 2;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, 0);
+  for (i = 0; i < npcalls; i++) {
+    ck_assert_uint_eq(GetSecurityInfo(pcalls[i].handle, SE_KERNEL_OBJECT,
+                                      DACL_SECURITY_INFORMATION, NULL, NULL,
+                                      &dacl, NULL, &sd),
+                      ERROR_SUCCESS);
+    ck_assert_uint_eq(dacl->AceCount, 7);
+    ck_assert(mask_is_all(ace_at(dacl, 0)->Mask));
+    ck_assert(mask_is_all(ace_at(dacl, 1)->Mask));
+    ck_assert(mask_is_all(ace_at(dacl, 2)->Mask));
+    ck_assert_uint_eq(ace_at(dacl, 3)->Mask, rw);
+    ck_assert_uint_eq(ace_at(dacl, 4)->Mask,
+                      FILE_ALL_ACCESS & ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE);
+    ck_assert_uint_eq(ace_at(dacl, 5)->Mask, 0x12019bu);
+    /* A deny entry is left as it is. */
+    ck_assert_uint_eq(ace_at(dacl, 6)->Header.AceType, ACCESS_DENIED_ACE_TYPE);
+    ck_assert(mask_is_all(ace_at(dacl, 6)->Mask));
+    LocalFree(sd);
+  }
+  free(me);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* With an owner named, that owner keeps the right and the token's
+ * default owner does not stand in for it. */
+START_TEST(test_pipe_win_named_owner_keeps_create_instance) {
+  PSECURITY_DESCRIPTOR sd = NULL;
+  BOOL present, defaulted;
+  PACL dacl;
+
+  ck_assert_int_eq(
+      np__security_new("O:BAD:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GW;;;BU)", &sd),
+      0);
+  ck_assert(GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted));
+  ck_assert_uint_eq(ace_at(dacl, 1)->Mask, GENERIC_ALL);
+  ck_assert_uint_eq(ace_at(dacl, 2)->Mask,
+                    FILE_GENERIC_WRITE &
+                        ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE);
+  np__security_free(sd);
 }
 END_TEST
 
@@ -2181,5 +2252,7 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_lasting_shortage_fails);
   tcase_add_test(tc, test_pipe_win_close_during_retry_delivers);
   tcase_add_test(tc, test_pipe_win_move_completion_port);
+  tcase_add_test(tc, test_pipe_win_custom_descriptor_strips_create_instance);
+  tcase_add_test(tc, test_pipe_win_named_owner_keeps_create_instance);
   return npt_run(su);
 }
