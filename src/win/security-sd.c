@@ -14,7 +14,8 @@
 
 #include <winsock2.h>
 #include <windows.h>
-/* sddl.h needs windows.h first. */
+/* sddl.h and aclapi.h need windows.h first. */
+#include <aclapi.h>
 #include <sddl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,33 @@ int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out) {
           text, SDDL_REVISION_1, out, NULL))
     return np__error_from_win32(GetLastError());
   return 0;
+}
+
+int np__security_vet_server(HANDLE h) {
+  PSECURITY_DESCRIPTOR sd = NULL;
+  PSID owner = NULL;
+  struct self me;
+  DWORD e;
+  int err = read_self(&me);
+
+  if (err != 0)
+    return err;
+  e = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
+                      NULL, NULL, NULL, &sd);
+  if (e != ERROR_SUCCESS)
+    return np__error_from_win32(e);
+  /* The instance's owner is who created it: this user, LocalSystem,
+   * Administrators (an elevated process's default owner), or whatever
+   * this process would itself stamp on what it creates (its token's
+   * default owner: Wine's is a group, Domain Users). */
+  if (owner == NULL ||
+      !(EqualSid(owner, me.user.user.User.Sid) ||
+        EqualSid(owner, me.owner.owner.Owner) ||
+        IsWellKnownSid(owner, WinLocalSystemSid) ||
+        IsWellKnownSid(owner, WinBuiltinAdministratorsSid)))
+    err = NP_EACCES;
+  LocalFree(sd);
+  return err;
 }
 
 void np__security_free(PSECURITY_DESCRIPTOR sd) {
