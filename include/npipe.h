@@ -143,6 +143,9 @@ typedef struct np_options {
  * current user, or root on POSIX, or SYSTEM or Administrators on
  * Windows; see np_options(3)). */
 #define NP_OPT_ANY_SERVER 0x40u
+/* connect (Windows): let the server act as this client
+ * (SECURITY_IMPERSONATION instead of SECURITY_IDENTIFICATION). */
+#define NP_OPT_IMPERSONATE 0x80u
 
 /* The poller. */
 
@@ -247,6 +250,22 @@ typedef struct np_peer {
 /* Fills *peer with the credentials of the process at the other end.
  * Returns 0, NP_ENOTSUP (e.g. TCP) or another NP_E*. */
 NP_EXTERN int np_stream_peer(np_stream *s, np_peer *peer);
+/* Writes the account at the other end, NUL-terminated, into buf:
+ * "DOMAIN\name" on Windows, the login name on POSIX (the decimal uid
+ * when it has none).  Returns its length, NP_ENAMETOOLONG when len is
+ * too small, NP_ENOTSUP for TCP, NP_EINVAL or another NP_E*. */
+NP_EXTERN int np_stream_peer_user(np_stream *s, char *buf, size_t len);
+/* Writes the peer's SID as a string ("S-1-5-21-...") into buf (Windows;
+ * NP_ENOTSUP on POSIX and for TCP).  Returns as np_stream_peer_user. */
+NP_EXTERN int np_stream_peer_sid(np_stream *s, char *buf, size_t len);
+/* Windows, server end of a pipe: the calling thread acts as the client
+ * until np_revert (at the level the client allowed: identification
+ * unless it connected with NP_OPT_IMPERSONATE).  Returns 0, NP_ENOTSUP
+ * (POSIX, TCP, a client end) or another NP_E*. */
+NP_EXTERN int np_stream_impersonate(np_stream *s);
+/* Ends the calling thread's impersonation.  Returns 0, NP_ENOTSUP on
+ * POSIX, or another NP_E*. */
+NP_EXTERN int np_revert(void);
 /* Closes the stream without blocking: reads and connects are cancelled,
  * bytes already accepted by np_write are still delivered while the peer
  * lives, for at most np_options.linger_ms (and while the peer sends at

@@ -256,6 +256,20 @@ struct np_listener {
   int linger_ms; /* for accepted streams (np_options.linger_ms) */
 };
 
+/* Who is at the other end of a stream, as the system vouches for it. */
+struct np__peer_id {
+  int64_t uid;             /* POSIX */
+  unsigned char sid[68];   /* Windows: a SID (SECURITY_MAX_SID_SIZE) */
+};
+
+/* Formats id (outside the poller's lock: the account lookup may ask a
+ * directory service).  Each returns the length written, or
+ * NP_ENAMETOOLONG, NP_ENOTSUP or another NP_E*. */
+int np__peer_id_user(const struct np__peer_id *id, char *buf, size_t len);
+int np__peer_id_sid(const struct np__peer_id *id, char *buf, size_t len);
+/* np_revert. */
+int np__backend_revert(void);
+
 struct np__stream_ops {
   ptrdiff_t (*read)(np_stream *s, void *buf, size_t len);
   ptrdiff_t (*write)(np_stream *s, const void *buf, size_t len);
@@ -264,6 +278,11 @@ struct np__stream_ops {
   void (*close)(np_stream *s);
   /* np_abort: frees the stream at once, dropping unsent bytes. */
   void (*abort)(np_stream *s);
+  /* The peer's identity for np_stream_peer_user / np_stream_peer_sid;
+   * NULL: NP_ENOTSUP (TCP). */
+  int (*peer_id)(np_stream *s, struct np__peer_id *id);
+  /* np_stream_impersonate; NULL: NP_ENOTSUP. */
+  int (*impersonate)(np_stream *s);
 };
 
 struct np_stream {

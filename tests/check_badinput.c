@@ -299,6 +299,18 @@ static long run_accept_interest(const struct row *r) {
   return accept_bad(r, 0);
 }
 
+/* np_accept_to with a NULL poller (r->interest 0) or listener (1). */
+static long run_accept_to_null(const struct row *r) {
+  np_listener *l = listen_ok(NULL);
+  np_stream *s = not_set();
+  int err = r->interest == 0 ? np_accept_to(l, NULL, TOK_S, 0, &s)
+                             : np_accept_to(NULL, poll_, TOK_S, 0, &s);
+
+  ck_assert_ptr_null(s);
+  np_listener_close(l);
+  return err;
+}
+
 static long run_accept_none(const struct row *r) {
   np_listener *l = listen_ok(NULL);
   np_stream *s = not_set();
@@ -648,10 +660,57 @@ static long run_stream_null(const struct row *r) {
     return np_stream_error(NULL);
   case 5:
     return np_stream_peer(NULL, &peer);
+  case 7:
+    return np_stream_peer_user(NULL, buf, sizeof(buf));
+  case 8:
+    return np_stream_peer_sid(NULL, buf, sizeof(buf));
+  case 9:
+    return np_stream_impersonate(NULL);
   default:
     np_close(NULL);
     return R_VOID;
   }
+}
+
+/* The peer's names and impersonation on a TCP stream: r->interest picks
+ * the call, and bit 4 the connecting end instead of the accepted one. */
+static long run_identity_tcp(const struct row *r) {
+  char addr[64], buf[64];
+  np_listener *l = tcp_listen(addr, sizeof(addr));
+  np_stream *c, *s, *which;
+  int err;
+
+  ck_assert_int_eq(np_connect(poll_, addr, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, 0);
+  which = (r->interest & 16) ? c : s;
+  switch (r->interest & 15) {
+  case 0:
+    err = np_stream_peer_user(which, buf, sizeof(buf));
+    break;
+  case 1:
+    err = np_stream_peer_sid(which, buf, sizeof(buf));
+    break;
+  default:
+    err = np_stream_impersonate(which);
+    break;
+  }
+  close_pair(l, c, s);
+  return err;
+}
+
+/* np_stream_peer_user and np_stream_peer_sid with a NULL buffer (bit 0
+ * of r->interest picks the SID) or a zero length (bit 1). */
+static long run_identity_buf(const struct row *r) {
+  np_stream *c, *s;
+  np_listener *l = open_pair(0, 0, &c, &s);
+  char buf[8];
+  char *b = (r->interest & 2) ? buf : NULL;
+  size_t len = (r->interest & 2) ? 0 : sizeof(buf);
+  int err = (r->interest & 1) ? np_stream_peer_sid(s, b, len)
+                              : np_stream_peer_user(s, b, len);
+
+  close_pair(l, c, s);
+  return err;
 }
 
 /* A refused interest change keeps the old token: the stream is still
@@ -943,6 +1002,10 @@ static const struct row rows[] = {
      NULL, NULL, {0}, 0},
     {"`out` NULL, a client waiting", "`np_accept`", NP_EINVAL, NP_EINVAL,
      run_accept_null_out, NULL, NULL, {0}, 0},
+    {"`poll` NULL", "`np_accept_to`", NP_EINVAL, NP_EINVAL,
+     run_accept_to_null, NULL, NULL, {0}, 0},
+    {"`l` NULL", "`np_accept_to`", NP_EINVAL, NP_EINVAL, run_accept_to_null,
+     NULL, NULL, {0}, 1},
     {"no client waiting", "`np_accept`", NP_EAGAIN, NP_EAGAIN, run_accept_none,
      NULL, NULL, {0}, 0},
     {"unknown interest bit 0x40", "`np_accept`", NP_EINVAL, NP_EINVAL,
@@ -1177,6 +1240,28 @@ static const struct row rows[] = {
      NULL, {0}, 6},
     {"`peer` NULL", "`np_stream_peer`", NP_EINVAL, NP_EINVAL, run_peer_null,
      NULL, NULL, {0}, 0},
+    {"`s` NULL", "`np_stream_peer_user`", NP_EINVAL, NP_EINVAL,
+     run_stream_null, NULL, NULL, {0}, 7},
+    {"`s` NULL", "`np_stream_peer_sid`", NP_EINVAL, NP_EINVAL,
+     run_stream_null, NULL, NULL, {0}, 8},
+    {"`s` NULL", "`np_stream_impersonate`", NP_EINVAL, NP_EINVAL,
+     run_stream_null, NULL, NULL, {0}, 9},
+    {"`buf` NULL", "`np_stream_peer_user`", NP_EINVAL, NP_EINVAL,
+     run_identity_buf, NULL, NULL, {0}, 0},
+    {"`len` 0", "`np_stream_peer_user`", NP_EINVAL, NP_EINVAL,
+     run_identity_buf, NULL, NULL, {0}, 2},
+    {"`buf` NULL", "`np_stream_peer_sid`", NP_EINVAL, NP_EINVAL,
+     run_identity_buf, NULL, NULL, {0}, 1},
+    {"`len` 0", "`np_stream_peer_sid`", NP_EINVAL, NP_EINVAL,
+     run_identity_buf, NULL, NULL, {0}, 3},
+    {"TCP stream (accepted end)", "`np_stream_peer_user`", NP_ENOTSUP,
+     NP_ENOTSUP, run_identity_tcp, NULL, NULL, {0}, 0},
+    {"TCP stream (connecting end)", "`np_stream_peer_user`", NP_ENOTSUP,
+     NP_ENOTSUP, run_identity_tcp, NULL, NULL, {0}, 16},
+    {"TCP stream", "`np_stream_peer_sid`", NP_ENOTSUP, NP_ENOTSUP,
+     run_identity_tcp, NULL, NULL, {0}, 1},
+    {"TCP stream", "`np_stream_impersonate`", NP_ENOTSUP, NP_ENOTSUP,
+     run_identity_tcp, NULL, NULL, {0}, 2},
     {"TCP stream (accepted end)", "`np_stream_peer`", NP_ENOTSUP, NP_ENOTSUP,
      run_peer_tcp, NULL, NULL, {0}, 0},
     {"TCP stream (connecting end)", "`np_stream_peer`", NP_ENOTSUP, NP_ENOTSUP,

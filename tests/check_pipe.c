@@ -5,11 +5,15 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _WIN32
 #include <windows.h>
+/* sddl.h needs windows.h first. */
+#include <sddl.h>
 #else
+#include <pwd.h>
 #include <unistd.h>
 #endif
 
@@ -1130,6 +1134,120 @@ START_TEST(test_pipe_peer_is_this_process) {
 }
 END_TEST
 
+/* This process's account as np_stream_peer_user and np_stream_peer_sid
+ * name it ("" for a SID on POSIX). */
+static void self_names(char *user, size_t ulen, char *sid, size_t slen) {
+#ifdef _WIN32
+  union {
+    TOKEN_USER user;
+    unsigned char bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+  } info;
+  char name[256], domain[256], *text;
+  DWORD len, nlen = sizeof(name), dlen = sizeof(domain);
+  SID_NAME_USE use;
+  HANDLE token;
+
+  ck_assert(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
+  ck_assert(GetTokenInformation(token, TokenUser, &info, sizeof(info), &len));
+  CloseHandle(token);
+  ck_assert(LookupAccountSidA(NULL, info.user.User.Sid, name, &nlen, domain,
+                              &dlen, &use));
+  snprintf(user, ulen, "%s%s%s", domain, domain[0] ? "\\" : "", name);
+  ck_assert(ConvertSidToStringSidA(info.user.User.Sid, &text));
+  snprintf(sid, slen, "%s", text);
+  LocalFree(text);
+#else
+  struct passwd *pw = getpwuid(geteuid());
+
+  ck_assert_ptr_nonnull(pw);
+  snprintf(user, ulen, "%s", pw->pw_name);
+  (void)slen;
+  sid[0] = '\0';
+#endif
+}
+
+/* Both ends name the account at the other end: the same user here. */
+START_TEST(test_pipe_peer_user_and_sid) {
+  np_listener *l;
+  np_stream *c, *s;
+  char want[600], want_sid[200], buf[600];
+  int n;
+
+  self_names(want, sizeof(want), want_sid, sizeof(want_sid));
+  open_pair(0, &l, &c, &s);
+  n = (int)strlen(want);
+  ck_assert_int_eq(np_stream_peer_user(s, buf, sizeof(buf)), n);
+  ck_assert_str_eq(buf, want);
+  ck_assert_int_eq(np_stream_peer_user(c, buf, sizeof(buf)), n);
+  ck_assert_str_eq(buf, want);
+  /* Exactly the room it needs, then one byte less. */
+  ck_assert_int_eq(np_stream_peer_user(s, buf, (size_t)n + 1), n);
+  ck_assert_int_eq(np_stream_peer_user(s, buf, (size_t)n), NP_ENAMETOOLONG);
+  ck_assert_int_eq(np_stream_peer_user(s, NULL, 10), NP_EINVAL);
+  ck_assert_int_eq(np_stream_peer_user(s, buf, 0), NP_EINVAL);
+  ck_assert_int_eq(np_stream_peer_user(NULL, buf, sizeof(buf)), NP_EINVAL);
+#ifdef _WIN32
+  n = (int)strlen(want_sid);
+  ck_assert_int_eq(np_stream_peer_sid(s, buf, sizeof(buf)), n);
+  ck_assert_str_eq(buf, want_sid);
+  ck_assert_int_eq(np_stream_peer_sid(c, buf, sizeof(buf)), n);
+  ck_assert_str_eq(buf, want_sid);
+  ck_assert_int_eq(np_stream_peer_sid(s, buf, (size_t)n), NP_ENAMETOOLONG);
+#else
+  ck_assert_int_eq(np_stream_peer_sid(s, buf, sizeof(buf)), NP_ENOTSUP);
+  ck_assert_int_eq(np_stream_peer_sid(c, buf, sizeof(buf)), NP_ENOTSUP);
+#endif
+  ck_assert_int_eq(np_stream_peer_sid(NULL, buf, sizeof(buf)), NP_EINVAL);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
+/* The server end acts as the client until np_revert; a client end, and
+ * POSIX, cannot. */
+START_TEST(test_pipe_impersonate_and_revert) {
+  np_listener *l;
+  np_stream *c, *s;
+
+  ck_assert_int_eq(np_stream_impersonate(NULL), NP_EINVAL);
+  open_pair(0, &l, &c, &s);
+  ck_assert_int_eq(np_stream_impersonate(c), NP_ENOTSUP);
+#ifdef _WIN32
+  {
+    HANDLE token;
+    SECURITY_IMPERSONATION_LEVEL level;
+    DWORD len, err;
+    BOOL ok;
+
+    ck_assert(!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE,
+                               &token));
+    ck_assert_int_eq(np_stream_impersonate(s), 0);
+    ck_assert(
+        OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token));
+    ck_assert(GetTokenInformation(token, TokenImpersonationLevel, &level,
+                                  sizeof(level), &len));
+    CloseHandle(token);
+    /* The client connected without NP_OPT_IMPERSONATE: identification
+     * only.  Wine hands out impersonation whatever the client asked. */
+    if (!npt_under_wine())
+      ck_assert_int_eq(level, SecurityIdentification);
+    ck_assert_int_eq(np_revert(), 0);
+    ok = OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
+    err = GetLastError(); /* before Check's calls change it */
+    ck_assert(!ok);
+    ck_assert_uint_eq(err, ERROR_NO_TOKEN);
+  }
+#else
+  ck_assert_int_eq(np_stream_impersonate(s), NP_ENOTSUP);
+  ck_assert_int_eq(np_revert(), NP_ENOTSUP);
+#endif
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+}
+END_TEST
+
 START_TEST(test_pipe_listener_address) {
   np_listener *l;
   char buf[300];
@@ -1253,6 +1371,8 @@ int main(void) {
   tcase_add_test(tc, test_pipe_close_with_pending_read_frees_name);
   tcase_add_test(tc, test_pipe_listener_address);
   tcase_add_test(tc, test_pipe_peer_is_this_process);
+  tcase_add_test(tc, test_pipe_peer_user_and_sid);
+  tcase_add_test(tc, test_pipe_impersonate_and_revert);
   tcase_add_test(tc, test_pipe_connect_absent_is_enoent);
   tcase_add_test(tc, test_pipe_connect_waits_for_absent);
   tcase_add_test(tc, test_pipe_connect_busy_then_waits);

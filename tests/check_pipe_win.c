@@ -788,6 +788,31 @@ START_TEST(test_pipe_win_client_refuses_foreign_server) {
 }
 END_TEST
 
+/* NP_OPT_IMPERSONATE raises the client's SQOS level to impersonation;
+ * without it the open says identification (every combination of the
+ * other flags is checked in test_pipe_win_create_args_every_option). */
+START_TEST(test_pipe_win_impersonate_flag_sets_sqos) {
+  np_listener *l;
+  np_stream *c, *s;
+  np_options o;
+
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_IMPERSONATE;
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, &o, TOK_C, 0, &c), 0);
+  ck_assert_int_eq(nfcalls, 1);
+  ck_assert_uint_eq(fcalls[0].flags & SECURITY_VALID_SQOS_FLAGS,
+                    SECURITY_SQOS_PRESENT | SECURITY_IMPERSONATION);
+  s = accept_one(l, TOK_S, 0);
+  ck_assert_int_eq(np_stream_impersonate(s), 0);
+  ck_assert_int_eq(np_revert(), 0);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 static const char *const sddl_good[] = {
     "D:P(A;;GA;;;SY)",
     "D:(A;;GA;;;SY)(A;;GA;;;BA)",
@@ -2320,5 +2345,6 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_custom_descriptor_strips_create_instance);
   tcase_add_test(tc, test_pipe_win_named_owner_keeps_create_instance);
   tcase_add_test(tc, test_pipe_win_client_refuses_foreign_server);
+  tcase_add_test(tc, test_pipe_win_impersonate_flag_sets_sqos);
   return npt_run(su);
 }

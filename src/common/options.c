@@ -7,7 +7,8 @@
 
 #define KNOWN_FLAGS                                                           \
   (NP_OPT_MESSAGE | NP_OPT_ALLOW_REMOTE | NP_OPT_WAIT_BUSY |                  \
-   NP_OPT_WAIT_ABSENT | NP_OPT_ANY_USER | NP_OPT_ALLOW_UID | NP_OPT_ANY_SERVER)
+   NP_OPT_WAIT_ABSENT | NP_OPT_ANY_USER | NP_OPT_ALLOW_UID | NP_OPT_ANY_SERVER |  \
+   NP_OPT_IMPERSONATE)
 
 int np__options_resolve(const np_options *opts, struct np__opts *out) {
   static const np_options defaults;

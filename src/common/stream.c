@@ -227,6 +227,43 @@ int np_stream_peer(np_stream *s, np_peer *peer) {
   return r;
 }
 
+/* The peer's identity, taken under the lock and formatted after it. */
+static int peer_named(np_stream *s, char *buf, size_t len, int sid) {
+  struct np__peer_id id;
+  int r;
+
+  if (s == NULL || buf == NULL || len == 0)
+    return NP_EINVAL;
+  np__core_lock(s->src.core);
+  r = s->ops->peer_id != NULL ? s->ops->peer_id(s, &id) : NP_ENOTSUP;
+  np__core_unlock(s->src.core);
+  if (r != 0)
+    return r;
+  return sid ? np__peer_id_sid(&id, buf, len)
+             : np__peer_id_user(&id, buf, len);
+}
+
+int np_stream_peer_user(np_stream *s, char *buf, size_t len) {
+  return peer_named(s, buf, len, 0);
+}
+
+int np_stream_peer_sid(np_stream *s, char *buf, size_t len) {
+  return peer_named(s, buf, len, 1);
+}
+
+int np_stream_impersonate(np_stream *s) {
+  int r;
+
+  if (s == NULL)
+    return NP_EINVAL;
+  np__core_lock(s->src.core);
+  r = s->ops->impersonate != NULL ? s->ops->impersonate(s) : NP_ENOTSUP;
+  np__core_unlock(s->src.core);
+  return r;
+}
+
+int np_revert(void) { return np__backend_revert(); }
+
 void np_close(np_stream *s) {
   struct np__poll_core *core;
 

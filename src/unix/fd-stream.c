@@ -550,6 +550,15 @@ static int stream_peer(np_stream *p, np_peer *peer) {
   return 0;
 }
 
+static int stream_peer_id(np_stream *p, struct np__peer_id *id) {
+  np_peer peer = {-1, -1, -1};
+  int err = stream_peer(p, &peer);
+
+  if (err == 0)
+    id->uid = peer.uid;
+  return err;
+}
+
 /* Non-zero when a closed stream has nothing left to do: no bytes to
  * send, and for TCP no end to exchange (the connection never came, or
  * both ends are over already). */
@@ -604,7 +613,8 @@ static void orphan_close(struct np__source *src) {
 
 static const struct np__stream_ops stream_ops = {
     stream_read, stream_write,  stream_shutdown,
-    stream_peer, stream_close, stream_abort};
+    stream_peer, stream_close,  stream_abort,
+    stream_peer_id, NULL};
 
 static const struct np__source_ops source_ops = {NULL, orphan_close};
 

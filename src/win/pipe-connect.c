@@ -156,7 +156,7 @@ static void remote_done(struct np__pipe *p, DWORD err, HANDLE h) {
 /* Starts a remote attempt, bounded by the deadline when there is one.
  * Returns 0 or NP_E*. */
 static int start_remote(struct np__dial *d) {
-  int err = np__remote_start(d->pipe, d->path, remote_done, &d->job);
+  int err = np__remote_start(d->pipe, d->path, d->flags, remote_done, &d->job);
   uint64_t now = np__now_ms();
 
   if (err == 0 && d->cut)
@@ -170,7 +170,7 @@ static void attempt(struct np__dial *d) {
   int err;
 
   if (!d->remote) {
-    DWORD e = np__pipe_open_client(d->path, &h);
+    DWORD e = np__pipe_open_client(d->path, d->flags, &h);
 
     settle(d, e, h);
   } else if ((err = start_remote(d)) != 0) {
@@ -230,8 +230,14 @@ static void dial_close(np_stream *s) {
 }
 
 /* Nothing was sent: aborting is closing. */
+static int dial_peer_id(np_stream *s, struct np__peer_id *id) {
+  NP__UNUSED(id);
+  return dial_peer(s, NULL);
+}
+
 static const struct np__stream_ops dial_ops = {
-    dial_read, dial_write, dial_shutdown, dial_peer, dial_close, dial_close,
+    dial_read,  dial_write, dial_shutdown, dial_peer,
+    dial_close, dial_close, dial_peer_id,  NULL,
 };
 
 /* ---- np_connect --------------------------------------------------------- */
@@ -299,7 +305,7 @@ int np__pipe_connect(np_poll *poll, const struct np__address *addr,
   if ((err = np__pipe_path(addr, &path)) != 0)
     return err;
   if (!remote) {
-    DWORD e = np__pipe_open_client(path, &h);
+    DWORD e = np__pipe_open_client(path, opts->flags, &h);
     int wait = e != 0 && may_wait(opts->flags, &seen_busy, e);
 
     /* Without time to wait, the one attempt is all there is. */

@@ -27,8 +27,9 @@ static void pipe_abort(np_stream *s);
 static int pipe_peer(np_stream *s, np_peer *peer);
 
 static const struct np__stream_ops stream_ops = {
-    np__pipe_read, np__pipe_write, np__pipe_shutdown,
-    pipe_peer,     pipe_close,     pipe_abort,
+    np__pipe_read,    np__pipe_write,      np__pipe_shutdown, pipe_peer,
+    pipe_close,       pipe_abort,          np__pipe_peer_id,
+    np__pipe_impersonate,
 };
 
 static struct np__pipe *from_source(struct np__source *src) {

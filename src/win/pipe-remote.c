@@ -36,6 +36,7 @@ struct np__remote {
   HANDLE port;         /* the poller's, for the worker */
   HMODULE module;      /* this library, held while the worker runs */
   HANDLE handle;       /* the worker's result */
+  uint32_t flags;      /* np_options flags, for the open */
   /* The poller's side. */
   struct np__pipe *pipe;
   np__remote_cb done;
@@ -67,7 +68,7 @@ static void CALLBACK run(PTP_CALLBACK_INSTANCE inst, void *ctx) {
 
   /* The open may take long: let the pool start others meanwhile. */
   (void)CallbackMayRunLong(inst);
-  r->op.ov.Internal = np__pipe_open_client(r->path, &r->handle);
+  r->op.ov.Internal = np__pipe_open_client(r->path, r->flags, &r->handle);
   if (InterlockedCompareExchange(&r->state, JOB_DONE, JOB_RUNNING) ==
       JOB_RUNNING) {
     /* From here the job is the poller's: only locals are used. */
@@ -109,7 +110,8 @@ static HMODULE hold_module(void) {
 }
 
 int np__remote_start(struct np__pipe *p, const wchar_t *path,
-                     np__remote_cb done, struct np__remote **out) {
+                     uint32_t flags, np__remote_cb done,
+                     struct np__remote **out) {
   size_t n = wcslen(path);
   struct np__remote *r = malloc(sizeof(*r) + n * sizeof(wchar_t));
 
@@ -119,6 +121,8 @@ int np__remote_start(struct np__pipe *p, const wchar_t *path,
   r->state = JOB_RUNNING;
   r->port = np__iocp_port(p->poll);
   r->handle = INVALID_HANDLE_VALUE;
+  r->flags = flags;
+  r->op.home = NULL;
   r->pipe = p;
   r->done = done;
   r->cancelled = 0;

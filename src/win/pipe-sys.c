@@ -49,12 +49,15 @@ int np__pipe_path(const struct np__address *addr, wchar_t **out) {
   return 0;
 }
 
-DWORD np__pipe_open_client(const wchar_t *path, HANDLE *h) {
+DWORD np__pipe_open_client(const wchar_t *path, uint32_t flags, HANDLE *h) {
   SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, FALSE};
+  /* The server may learn who the client is, and act as it only when the
+   * client says so. */
+  DWORD level = flags & NP_OPT_IMPERSONATE ? SECURITY_IMPERSONATION
+                                           : SECURITY_IDENTIFICATION;
 
   *h = CreateFileW(path, GENERIC_READ | GENERIC_WRITE, 0, &sa, OPEN_EXISTING,
-                   FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
-                       SECURITY_IDENTIFICATION,
+                   FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level,
                    NULL);
   return *h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
 }

@@ -32,9 +32,10 @@ extern volatile LONG np__pipe_live;
 int np__pipe_path(const struct np__address *addr, wchar_t **out);
 /* Opens the client end of path: overlapped, not inheritable, and with
  * SQOS lowered to identification so the server cannot act as this
- * process.  Returns 0 with *h set, or the Win32 error (*h is then
- * INVALID_HANDLE_VALUE).  Any thread may call it. */
-DWORD np__pipe_open_client(const wchar_t *path, HANDLE *h);
+ * process (unless flags has NP_OPT_IMPERSONATE).  Returns 0 with *h
+ * set, or the Win32 error (*h is then INVALID_HANDLE_VALUE).  Any thread
+ * may call it. */
+DWORD np__pipe_open_client(const wchar_t *path, uint32_t flags, HANDLE *h);
 
 /* ---- security (security-sddl.c, security-sd.c) ------------------------ */
 
@@ -52,6 +53,14 @@ int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out);
  * owned by this process's user, LocalSystem or Administrators, NP_EACCES
  * for anyone else (a squatter), or NP_E* when it cannot be read. */
 int np__security_vet_server(HANDLE h);
+
+/* The pipe's peer (pipe-identity.c): on the server end the client's
+ * token's user, read by impersonating it at identification level for
+ * an instant; on the client end the instance's owner.  Returns 0 or
+ * NP_E*. */
+int np__pipe_peer_id(np_stream *s, struct np__peer_id *id);
+/* np_stream_impersonate on a pipe: the server end only. */
+int np__pipe_impersonate(np_stream *s);
 void np__security_free(PSECURITY_DESCRIPTOR sd);
 
 /* ---- the pipe object (pipe-object.c) ----------------------------------- */
@@ -231,7 +240,8 @@ typedef void (*np__remote_cb)(struct np__pipe *p, DWORD err, HANDLE h);
  * port to done.  Returns 0 with *out set, or NP_E* with nothing
  * started. */
 int np__remote_start(struct np__pipe *p, const wchar_t *path,
-                     np__remote_cb done, struct np__remote **out);
+                     uint32_t flags, np__remote_cb done,
+                     struct np__remote **out);
 /* Gives up a job whose result has not been delivered: done is never
  * called for it, a handle it opens is closed, and its reference on p is
  * dropped now or when its packet arrives.  Never blocks. */

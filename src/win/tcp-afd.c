@@ -316,7 +316,7 @@ static void stream_close_orphan(struct np__source *src) {
 
 static const struct np__stream_ops stream_ops = {
     stream_read, stream_write, stream_shutdown,
-    stream_peer, stream_close, stream_abort};
+    stream_peer, stream_close, stream_abort, NULL, NULL};
 static const struct np__source_ops stream_source_ops = {
     stream_interest_changed, stream_close_orphan};
 
