@@ -25,6 +25,7 @@ struct tl_chan {
   np_poll *poll;
   int refs;    /* the owner and each running thread */
   int closing; /* the owner let go: stop, and wake nobody */
+  int changed; /* notified since tl_chan_changed last looked */
   int close_handles;
 
   tl_handle in;
@@ -48,6 +49,7 @@ struct tl_chan {
  * a wake-up is on its way. */
 static void notify(tl_chan *c) {
   tl_lock_broadcast(c->lock);
+  c->changed = 1;
   if (!c->closing)
     np_poll_wake(c->poll);
 }
@@ -302,6 +304,16 @@ int tl_chan_shutdown(tl_chan *c) {
   }
   tl_lock_give(c->lock);
   return r;
+}
+
+int tl_chan_changed(tl_chan *c) {
+  int changed;
+
+  tl_lock_take(c->lock);
+  changed = c->changed;
+  c->changed = 0;
+  tl_lock_give(c->lock);
+  return changed;
 }
 
 int tl_chan_gone(tl_chan *c) {
