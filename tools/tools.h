@@ -277,6 +277,7 @@ struct tl_server_config {
   const char *forward_address; /* TL_SERVE_FORWARD */
   np_options forward_opts;
   int max_clients; /* 0: no limit */
+  int threads;     /* threads on the poller; 0 and 1: the caller's only */
   int once;
   int stats;
 };
