@@ -6,8 +6,10 @@
  * thread has taken it all; a writer thread swaps out the output buffer
  * and writes it while the poller's thread fills the other one.  Each
  * change wakes the poller with np_poll_wake, which is the only npipe call
- * made off the poller's thread.  The channel is freed by whichever of the
- * owner and the threads lets go last.
+ * made off the poller's thread.  A wake-up names no channel: with many
+ * threads on one poller (pipe-server --threads), the thread woken asks
+ * tl_chan_changed which ones it was for.  The channel is freed by
+ * whichever of the owner and the threads lets go last.
  */
 #include "config.h"
 

@@ -15,7 +15,10 @@
  * (index and generation) in a table whose slots are reused but never
  * freed while the pool runs, and a report for a slot's earlier use is
  * dropped.  One lock guards the slots, the session list, the counts,
- * the listener's interest and the exit status; nothing blocks under it.
+ * the listener's interest and the exit status.  Under it a thread only
+ * updates those, asks the library to re-arm or wake (which never
+ * blocks), and writes a line to standard error; relaying, accepting,
+ * starting commands and closing happen outside it.
  */
 #include "config.h"
 
