@@ -6,8 +6,10 @@
  * thread has taken it all; a writer thread swaps out the output buffer
  * and writes it while the poller's thread fills the other one.  Each
  * change wakes the poller with np_poll_wake, which is the only npipe call
- * made off the poller's thread.  The channel is freed by whichever of the
- * owner and the threads lets go last.
+ * made off the poller's thread.  A wake-up names no channel: with many
+ * threads on one poller (pipe-server --threads), the thread woken asks
+ * tl_chan_changed which ones it was for.  The channel is freed by
+ * whichever of the owner and the threads lets go last.
  */
 #include "config.h"
 
@@ -25,6 +27,7 @@ struct tl_chan {
   np_poll *poll;
   int refs;    /* the owner and each running thread */
   int closing; /* the owner let go: stop, and wake nobody */
+  int changed; /* notified since tl_chan_changed last looked */
   int close_handles;
 
   tl_handle in;
@@ -48,6 +51,7 @@ struct tl_chan {
  * a wake-up is on its way. */
 static void notify(tl_chan *c) {
   tl_lock_broadcast(c->lock);
+  c->changed = 1;
   if (!c->closing)
     np_poll_wake(c->poll);
 }
@@ -302,6 +306,16 @@ int tl_chan_shutdown(tl_chan *c) {
   }
   tl_lock_give(c->lock);
   return r;
+}
+
+int tl_chan_changed(tl_chan *c) {
+  int changed;
+
+  tl_lock_take(c->lock);
+  changed = c->changed;
+  c->changed = 0;
+  tl_lock_give(c->lock);
+  return changed;
 }
 
 int tl_chan_gone(tl_chan *c) {

@@ -17,6 +17,7 @@ enum {
   OPT_EXEC,
   OPT_FORWARD,
   OPT_MAX_CLIENTS,
+  OPT_THREADS,
   OPT_BACKLOG,
   OPT_ONCE,
   OPT_MESSAGE,
@@ -36,6 +37,7 @@ static const struct tl_option options[] = {
     {"exec", 0, TL_ARG_REQUIRED, OPT_EXEC},
     {"forward", 0, TL_ARG_REQUIRED, OPT_FORWARD},
     {"max-clients", 0, TL_ARG_REQUIRED, OPT_MAX_CLIENTS},
+    {"threads", 0, TL_ARG_REQUIRED, OPT_THREADS},
     {"backlog", 0, TL_ARG_REQUIRED, OPT_BACKLOG},
     {"once", 0, TL_ARG_NONE, OPT_ONCE},
     {"message", 0, TL_ARG_NONE, OPT_MESSAGE},
@@ -60,6 +62,7 @@ static void usage(void) {
          "  --exec COMMAND      run COMMAND for each client\n"
          "  --forward ADDRESS2  relay each client to a new connection\n"
          "  --max-clients N     serve at most N clients at once\n"
+         "  --threads N         serve them on N threads (1-64, default 1)\n"
          "  --backlog N         pipe instances waiting for clients (1-255)\n"
          "  --once              serve one client, then exit\n"
          "  --message           message mode\n",
@@ -130,6 +133,10 @@ static int apply(struct tl_server_config *cfg, int id, const char *value) {
     if ((err = tl_parse_long("max-clients", value, 1, 1000000, &n)) == 0)
       cfg->max_clients = (int)n;
     return err;
+  case OPT_THREADS:
+    if ((err = tl_parse_long("threads", value, 1, 64, &n)) == 0)
+      cfg->threads = (int)n;
+    return err;
   case OPT_BACKLOG:
     if ((err = tl_parse_long("backlog", value, 1, 255, &n)) == 0)
       cfg->listen_opts.backlog = (int)n;
@@ -198,6 +205,9 @@ static int parse(int argc, char **argv, struct tl_server_config *cfg) {
     return tl_usage_error("missing ADDRESS");
   if (cfg->mode == TL_SERVE_STDIO && cfg->max_clients > 1)
     return tl_usage_error("--max-clients needs --echo, --exec or --forward");
+  /* Standard input and output serve one client at a time anyway. */
+  if (cfg->mode == TL_SERVE_STDIO && cfg->threads > 1)
+    return tl_usage_error("--threads needs --echo, --exec or --forward");
   /* Message mode applies to whichever sides are pipes. */
   message = cfg->listen_opts.flags & NP_OPT_MESSAGE;
   if (tl_address_is_tcp(cfg->listen_address))

@@ -10,27 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools.h"
-
-#define LISTENER_TOKEN 0 /* no end lives at address 0 */
-
-struct session {
-  struct tl_relay relay;
-  struct session *next;
-  char name[32]; /* "client 7" */
-};
-
-struct server {
-  const struct tl_server_config *cfg;
-  np_poll *poll;
-  np_listener *listener;
-  tl_chan *stdio; /* TL_SERVE_STDIO: the clients take turns with it */
-  struct session *sessions;
-  int count;
-  unsigned accepted;
-  int paused;
-  int status;
-};
+#include "server.h"
 
 static int session_cap(const struct server *sv) {
   return sv->cfg->mode == TL_SERVE_STDIO ? 1 : sv->cfg->max_clients;
@@ -46,7 +26,17 @@ static void pause_listener(struct server *sv, int pause) {
                            pause ? 0 : NP_READABLE);
 }
 
-static void note_peer(struct session *s, np_stream *client) {
+uint64_t tl_serve_token(const struct server *sv, struct session *s, int i) {
+  if (sv->cfg->threads > 1)
+    return ((uint64_t)s->gen << 32) | ((uint64_t)s->index << 1) | (unsigned)i;
+  return tl_end_token(&s->relay.ends[i]);
+}
+
+uint32_t tl_serve_interest(const struct server *sv) {
+  return sv->cfg->threads > 1 ? 0 : TL_STREAM_INTEREST;
+}
+
+void tl_serve_note_peer(struct session *s, np_stream *client) {
   np_peer peer;
 
   if (!tl_verbose)
@@ -60,9 +50,7 @@ static void note_peer(struct session *s, np_stream *client) {
     tl_note("%s: connected, pid %lld", s->name, (long long)peer.pid);
 }
 
-/* Fills the peer side (ends[1]) and the directions for the mode.
- * Returns 0, or an exit status for --once. */
-static int setup_peer(struct server *sv, struct session *s) {
+int tl_serve_setup_peer(struct server *sv, struct session *s) {
   const struct tl_server_config *cfg = sv->cfg;
   struct tl_relay *r = &s->relay;
   struct tl_end *c = &r->ends[0], *p = &r->ends[1];
@@ -100,8 +88,9 @@ static int setup_peer(struct server *sv, struct session *s) {
     return err == 0 ? 0 : TL_EXIT_RUNTIME;
   }
   p->in_name = p->out_name = cfg->forward_address;
-  err = np_connect(sv->poll, cfg->forward_address, &cfg->forward_opts,
-                   tl_end_token(p), TL_STREAM_INTEREST, &p->stream);
+  err =
+      np_connect(sv->poll, cfg->forward_address, &cfg->forward_opts,
+                 tl_serve_token(sv, s, 1), tl_serve_interest(sv), &p->stream);
   if (err != 0)
     return tl_address_error(cfg->forward_address, err, TL_EXIT_CONNECT);
   return 0;
@@ -133,8 +122,8 @@ static int accept_one(struct server *sv) {
   snprintf(s->name, sizeof(s->name), "client %u", ++sv->accepted);
   c->owned = 1;
   c->in_name = c->out_name = s->name;
-  note_peer(s, c->stream);
-  err = setup_peer(sv, s);
+  tl_serve_note_peer(s, c->stream);
+  err = tl_serve_setup_peer(sv, s);
   if (err == 0 && tl_relay_start(&s->relay) != 0) {
     tl_error("%s: %s", s->name, np_strerror(NP_ENOMEM));
     err = TL_EXIT_RUNTIME;
@@ -174,9 +163,9 @@ static void accept_all(struct server *sv) {
   }
 }
 
-/* Reports how the client's relay went.  Errors on the client's side are
- * its own business (notes); the server's side is reported. */
-static void report_end(struct server *sv, struct session *s) {
+/* Errors on the client's side are its own business (notes); the server's
+ * side is reported. */
+void tl_serve_report_end(struct server *sv, struct session *s) {
   struct tl_relay *r = &s->relay;
   uint64_t out = r->dirs[r->ndirs - 1].bytes;
 
@@ -199,7 +188,7 @@ static void report_end(struct server *sv, struct session *s) {
 static void end_session(struct server *sv, struct session **link) {
   struct session *s = *link;
 
-  report_end(sv, s);
+  tl_serve_report_end(sv, s);
   if (sv->cfg->once)
     tl_relay_linger(&s->relay, sv->poll);
   *link = s->next;
@@ -293,6 +282,19 @@ static void stop(struct server *sv) {
   np_poll_free(sv->poll);
 }
 
+/* The loop on one thread. */
+static int run(struct server *sv) {
+  int status = 0;
+
+  while (status == 0 && !tl_sys_signalled()) {
+    if (sv->cfg->once && sv->listener == NULL && sv->count == 0)
+      return sv->status;
+    if (dispatch(sv) != 0)
+      status = TL_EXIT_RUNTIME;
+  }
+  return status;
+}
+
 int tl_serve(const struct tl_server_config *cfg) {
   struct server sv;
   int status;
@@ -300,14 +302,8 @@ int tl_serve(const struct tl_server_config *cfg) {
   memset(&sv, 0, sizeof(sv));
   sv.cfg = cfg;
   status = start(&sv);
-  while (status == 0 && !tl_sys_signalled()) {
-    if (cfg->once && sv.listener == NULL && sv.count == 0) {
-      status = sv.status;
-      break;
-    }
-    if (dispatch(&sv) != 0)
-      status = TL_EXIT_RUNTIME;
-  }
+  if (status == 0)
+    status = cfg->threads > 1 ? tl_serve_pool(&sv) : run(&sv);
   if (status == 0 && sv.stdio != NULL)
     flush_stdio(&sv);
   if (tl_sys_signalled())

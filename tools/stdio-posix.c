@@ -26,7 +26,10 @@ extern char **environ;
 const int tl_sys_windows = 0;
 
 static np_poll *signal_poll;
-static volatile sig_atomic_t caught;
+/* Set by the handler, read by every thread of pipe-server --threads:
+ * atomic (lock-free on an int, so safe in the handler), since a volatile
+ * sig_atomic_t is only enough for the thread the handler interrupts. */
+static int caught;
 
 /* Readable once the process is quitting: it ends blocked reads. */
 static int quit_fds[2] = {-1, -1};
@@ -111,7 +114,7 @@ void tl_sys_quit(void) {
 static void on_signal(int sig) {
   int saved = errno;
 
-  caught = sig;
+  __atomic_store_n(&caught, sig, __ATOMIC_SEQ_CST);
   /* An eventfd write and an atomic flag: safe in a signal handler. */
   np_poll_wake(signal_poll);
   errno = saved;
@@ -139,7 +142,9 @@ void tl_sys_catch_signals(np_poll *poll) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
-int tl_sys_signalled(void) { return caught; }
+int tl_sys_signalled(void) {
+  return __atomic_load_n(&caught, __ATOMIC_SEQ_CST);
+}
 
 uint64_t tl_sys_now_ms(void) {
   struct timespec ts;

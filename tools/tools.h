@@ -179,6 +179,10 @@ ptrdiff_t tl_chan_write(tl_chan *c, const void *buf, size_t len);
  * is closed, NP_EAGAIN while bytes are still going out, or the output's
  * error. */
 int tl_chan_shutdown(tl_chan *c);
+/* Non-zero when the channel changed (and woke the poller) since the
+ * last call: a pool of threads learns from it which channel a wake-up
+ * was for.  Clears the mark. */
+int tl_chan_changed(tl_chan *c);
 /* Non-zero once the other side is gone: the child exited, or the output
  * failed. */
 int tl_chan_gone(tl_chan *c);
@@ -273,6 +277,7 @@ struct tl_server_config {
   const char *forward_address; /* TL_SERVE_FORWARD */
   np_options forward_opts;
   int max_clients; /* 0: no limit */
+  int threads;     /* threads on the poller; 0 and 1: the caller's only */
   int once;
   int stats;
 };
