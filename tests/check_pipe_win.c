@@ -788,6 +788,31 @@ START_TEST(test_pipe_win_client_refuses_foreign_server) {
 }
 END_TEST
 
+/* A server made with plain CreateNamedPipeW and no descriptor, as most
+ * Win32 programs make theirs: Windows gives the instance the creator's
+ * default owner; Wine gives it no owner at all, and the client then
+ * asks for the server process's user.  Either way this user's server
+ * is accepted. */
+START_TEST(test_pipe_win_client_accepts_plain_win32_server) {
+  HANDLE server;
+  np_stream *c;
+  wchar_t wide[300];
+  char name[300];
+
+  npt_pipe_name(name, sizeof(name), "plain");
+  wcscpy(wide, L"\\\\.\\pipe\\");
+  MultiByteToWideChar(CP_UTF8, 0, name + 5, -1, wide + 9, 280);
+  server = CreateNamedPipeW(wide, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                            PIPE_TYPE_BYTE, 1, 4096, 4096, 0, NULL);
+  ck_assert_ptr_ne(server, INVALID_HANDLE_VALUE);
+  ck_assert_int_eq(np_connect(poll_, name, NULL, TOK_C, 0, &c), 0);
+  ck_assert_int_eq(owner_reads, 1);
+  np_close(c);
+  CloseHandle(server);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* NP_OPT_IMPERSONATE raises the client's SQOS level to impersonation;
  * without it the open says identification (every combination of the
  * other flags is checked in test_pipe_win_create_args_every_option). */
@@ -2346,5 +2371,6 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_named_owner_keeps_create_instance);
   tcase_add_test(tc, test_pipe_win_client_refuses_foreign_server);
   tcase_add_test(tc, test_pipe_win_impersonate_flag_sets_sqos);
+  tcase_add_test(tc, test_pipe_win_client_accepts_plain_win32_server);
   return npt_run(su);
 }

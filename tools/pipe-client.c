@@ -24,6 +24,7 @@ enum {
   OPT_EXIT_ON_STDIN_EOF,
   OPT_HALF_CLOSE,
   OPT_MESSAGE,
+  OPT_ANY_SERVER,
   OPT_VERBOSE,
   OPT_STATS,
   OPT_HELP,
@@ -40,6 +41,7 @@ static const struct tl_option options[] = {
     {"exit-on-stdin-eof", 0, TL_ARG_NONE, OPT_EXIT_ON_STDIN_EOF},
     {"half-close", 0, TL_ARG_NONE, OPT_HALF_CLOSE},
     {"message", 0, TL_ARG_NONE, OPT_MESSAGE},
+    {"any-server", 0, TL_ARG_NONE, OPT_ANY_SERVER},
     {"verbose", 'v', TL_ARG_NONE, OPT_VERBOSE},
     {"stats", 0, TL_ARG_NONE, OPT_STATS},
     {"help", 'h', TL_ARG_NONE, OPT_HELP},
@@ -73,6 +75,7 @@ static void usage(void) {
       "  --exit-on-stdin-eof   exit when stdin ends\n"
       "  --half-close          tell the server when stdin ends\n"
       "  --message             message mode\n"
+      "  --any-server          accept a server run by another user\n"
       "  -v, --verbose         report the connection on stderr\n"
       "  --stats               report bytes and rates\n"
       "  -h, --help            show this help\n"
@@ -130,6 +133,9 @@ static int apply(struct client *cl, int id, const char *value) {
     return 0;
   case OPT_HALF_CLOSE:
     cl->half_close = 1;
+    return 0;
+  case OPT_ANY_SERVER:
+    cl->opts.flags |= NP_OPT_ANY_SERVER;
     return 0;
   case OPT_MESSAGE:
     cl->opts.flags |= NP_OPT_MESSAGE;
@@ -251,11 +257,18 @@ static int connect_stream(np_poll *poll, const struct client *cl,
   }
   if (err != 0)
     return tl_address_error(cl->address, err, TL_EXIT_CONNECT);
-  if (tl_verbose && np_stream_peer(e->stream, &peer) == 0)
-    tl_note("%s: connected, server pid %lld", cl->address,
-            (long long)peer.pid);
-  else
+  if (tl_verbose && np_stream_peer(e->stream, &peer) == 0) {
+    char user[256];
+
+    if (np_stream_peer_user(e->stream, user, sizeof(user)) >= 0)
+      tl_note("%s: connected, server pid %lld, user %s", cl->address,
+              (long long)peer.pid, user);
+    else
+      tl_note("%s: connected, server pid %lld", cl->address,
+              (long long)peer.pid);
+  } else {
     tl_note("%s: connected", cl->address);
+  }
   return 0;
 }
 

@@ -26,6 +26,7 @@ enum {
   OPT_ALLOW_UID,
   OPT_ANY_USER,
   OPT_MODE,
+  OPT_ALLOW_USER,
   OPT_VERBOSE,
   OPT_STATS,
   OPT_HELP,
@@ -46,6 +47,7 @@ static const struct tl_option options[] = {
     {"allow-uid", 0, TL_ARG_REQUIRED, OPT_ALLOW_UID},
     {"any-user", 0, TL_ARG_NONE, OPT_ANY_USER},
     {"mode", 0, TL_ARG_REQUIRED, OPT_MODE},
+    {"allow-user", 0, TL_ARG_REQUIRED, OPT_ALLOW_USER},
     {"verbose", 'v', TL_ARG_NONE, OPT_VERBOSE},
     {"stats", 0, TL_ARG_NONE, OPT_STATS},
     {"help", 'h', TL_ARG_NONE, OPT_HELP},
@@ -75,7 +77,8 @@ static void usage(void) {
            "  --any-user          accept clients of every user\n"
            "  --mode MODE         socket permissions, octal (default "
            "0600)\n");
-  printf("  -v, --verbose       report clients on stderr\n"
+  printf("  --allow-user NAME   serve only these accounts (repeatable)\n"
+         "  -v, --verbose       report clients on stderr\n"
          "  --stats             report bytes and rates per client\n"
          "  -h, --help          show this help\n"
          "  -V, --version       show the version\n"
@@ -167,6 +170,14 @@ static int apply(struct tl_server_config *cfg, int id, const char *value) {
     if ((err = check_system("mode", 0)) == 0)
       err = parse_mode_bits(value, &cfg->listen_opts.mode);
     return err;
+  case OPT_ALLOW_USER:
+    if (value[0] == '\0')
+      return tl_usage_error("--allow-user needs an account name");
+    if (cfg->nallow_users == TL_ALLOW_USERS_MAX)
+      return tl_usage_error("at most %d --allow-user options",
+                            TL_ALLOW_USERS_MAX);
+    cfg->allow_users[cfg->nallow_users++] = value;
+    return 0;
   case OPT_VERBOSE:
     tl_verbose = 1;
     return 0;

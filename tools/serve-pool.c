@@ -312,7 +312,6 @@ static int setup(struct server *sv, struct session *s) {
 
   c->owned = 1;
   c->in_name = c->out_name = s->name;
-  tl_serve_note_peer(s, c->stream);
   err = tl_serve_setup_peer(sv, s);
   if (err == 0 && tl_relay_start(&s->relay) != 0) {
     tl_error("%s: %s", s->name, np_strerror(NP_ENOMEM));
@@ -334,6 +333,12 @@ static int accept_one(struct server *sv, struct session *s) {
   if (err != 0) {
     unreserve(sv, s);
     return err;
+  }
+  if (tl_serve_admit(sv, s, c->stream) != 0) {
+    np_close(c->stream);
+    c->stream = NULL;
+    unreserve(sv, s);
+    return 0;
   }
   status = setup(sv, s);
   tl_lock_take(sv->lock);

@@ -36,18 +36,63 @@ uint32_t tl_serve_interest(const struct server *sv) {
   return sv->cfg->threads > 1 ? 0 : TL_STREAM_INTEREST;
 }
 
-void tl_serve_note_peer(struct session *s, np_stream *client) {
-  np_peer peer;
+/* ASCII case-insensitive equality: Windows account names ignore case. */
+static int same_name(const char *a, const char *b, int fold) {
+  for (; *a != '\0' && *b != '\0'; a++, b++) {
+    int x = (unsigned char)*a, y = (unsigned char)*b;
 
+    if (fold && x >= 'A' && x <= 'Z')
+      x += 'a' - 'A';
+    if (fold && y >= 'A' && y <= 'Z')
+      y += 'a' - 'A';
+    if (x != y)
+      return 0;
+  }
+  return *a == *b;
+}
+
+/* --allow-user NAME matches the account in full, or (Windows) its name
+ * without the domain. */
+static int allowed(const struct tl_server_config *cfg, const char *user) {
+  const char *bare = strrchr(user, '\\');
+  int i;
+
+  for (i = 0; i < cfg->nallow_users; i++)
+    if (same_name(cfg->allow_users[i], user, tl_sys_windows) ||
+        (tl_sys_windows && bare != NULL &&
+         same_name(cfg->allow_users[i], bare + 1, 1)))
+      return 1;
+  return 0;
+}
+
+int tl_serve_admit(const struct server *sv, struct session *s,
+                   np_stream *client) {
+  const struct tl_server_config *cfg = sv->cfg;
+  char user[256];
+  np_peer peer;
+  int named = np_stream_peer_user(client, user, sizeof(user)) >= 0;
+  int known = np_stream_peer(client, &peer) == 0;
+
+  if (cfg->nallow_users > 0 && !named) {
+    tl_error("%s: refused: its account cannot be read (--allow-user)",
+             s->name);
+    return -1;
+  }
+  if (cfg->nallow_users > 0 && !allowed(cfg, user)) {
+    tl_error("%s: refused: user %s is not allowed (--allow-user)", s->name,
+             user);
+    return -1;
+  }
   if (!tl_verbose)
-    return;
-  if (np_stream_peer(client, &peer) != 0)
-    tl_note("%s: connected", s->name);
-  else if (peer.uid >= 0)
-    tl_note("%s: connected, pid %lld, uid %lld", s->name, (long long)peer.pid,
-            (long long)peer.uid);
-  else
+    return 0;
+  if (known && named)
+    tl_note("%s: connected, pid %lld, user %s", s->name, (long long)peer.pid,
+            user);
+  else if (known)
     tl_note("%s: connected, pid %lld", s->name, (long long)peer.pid);
+  else
+    tl_note("%s: connected", s->name);
+  return 0;
 }
 
 int tl_serve_setup_peer(struct server *sv, struct session *s) {
@@ -122,7 +167,11 @@ static int accept_one(struct server *sv) {
   snprintf(s->name, sizeof(s->name), "client %u", ++sv->accepted);
   c->owned = 1;
   c->in_name = c->out_name = s->name;
-  tl_serve_note_peer(s, c->stream);
+  if (tl_serve_admit(sv, s, c->stream) != 0) {
+    tl_relay_close(&s->relay);
+    free(s);
+    return 0;
+  }
   err = tl_serve_setup_peer(sv, s);
   if (err == 0 && tl_relay_start(&s->relay) != 0) {
     tl_error("%s: %s", s->name, np_strerror(NP_ENOMEM));

@@ -50,8 +50,11 @@ struct server {
  * pool. */
 uint64_t tl_serve_token(const struct server *sv, struct session *s, int i);
 uint32_t tl_serve_interest(const struct server *sv);
-/* -v: says who connected. */
-void tl_serve_note_peer(struct session *s, np_stream *client);
+/* Says who connected (-v) and applies --allow-user: returns 0 to serve
+ * the client, or -1 when it is refused (always logged, with the
+ * reason). */
+int tl_serve_admit(const struct server *sv, struct session *s,
+                   np_stream *client);
 /* Fills the peer side (ends[1]) and the directions for the mode.
  * Returns 0, or an exit status for --once. */
 int tl_serve_setup_peer(struct server *sv, struct session *s);

@@ -269,6 +269,8 @@ enum tl_serve_mode {
   TL_SERVE_FORWARD
 };
 
+#define TL_ALLOW_USERS_MAX 32
+
 struct tl_server_config {
   enum tl_serve_mode mode;
   const char *listen_address;
@@ -277,6 +279,10 @@ struct tl_server_config {
   const char *forward_address; /* TL_SERVE_FORWARD */
   np_options forward_opts;
   int max_clients; /* 0: no limit */
+  /* --allow-user: the accounts served (np_stream_peer_user); none: all
+   * that the listener lets in. */
+  const char *allow_users[TL_ALLOW_USERS_MAX];
+  int nallow_users;
   int threads;     /* threads on the poller; 0 and 1: the caller's only */
   int once;
   int stats;

@@ -210,8 +210,38 @@ int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out) {
   return 0;
 }
 
+/* The user of the process that serves pipe h, into sid (room for
+ * SECURITY_MAX_SID_SIZE bytes).  Returns 0 or NP_E*. */
+static int server_process_user(HANDLE h, PSID sid) {
+  union {
+    TOKEN_USER user;
+    unsigned char bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+  } info;
+  HANDLE process, token;
+  ULONG pid;
+  DWORD len;
+  int err = 0;
+
+  if (!GetNamedPipeServerProcessId(h, &pid))
+    return np__error_from_win32(GetLastError());
+  if ((process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+                             pid)) == NULL)
+    return NP_EACCES; /* not ours to look at: not ours to trust */
+  if (!OpenProcessToken(process, TOKEN_QUERY, &token)) {
+    CloseHandle(process);
+    return NP_EACCES;
+  }
+  if (!GetTokenInformation(token, TokenUser, &info, sizeof(info), &len) ||
+      !CopySid(SECURITY_MAX_SID_SIZE, sid, info.user.User.Sid))
+    err = np__error_from_win32(GetLastError());
+  CloseHandle(token);
+  CloseHandle(process);
+  return err;
+}
+
 int np__security_vet_server(HANDLE h) {
   PSECURITY_DESCRIPTOR sd = NULL;
+  unsigned char process_user[SECURITY_MAX_SID_SIZE];
   PSID owner = NULL;
   struct self me;
   DWORD e;
@@ -223,12 +253,20 @@ int np__security_vet_server(HANDLE h) {
                       NULL, NULL, NULL, &sd);
   if (e != ERROR_SUCCESS)
     return np__error_from_win32(e);
+  /* Windows gives every pipe an owner; Wine gives none to one created
+   * without a descriptor.  Then the server process's user answers. */
+  if (owner == NULL) {
+    LocalFree(sd);
+    sd = NULL;
+    if ((err = server_process_user(h, process_user)) != 0)
+      return err;
+    owner = process_user;
+  }
   /* The instance's owner is who created it: this user, LocalSystem,
    * Administrators (an elevated process's default owner), or whatever
    * this process would itself stamp on what it creates (its token's
    * default owner: Wine's is a group, Domain Users). */
-  if (owner == NULL ||
-      !(EqualSid(owner, me.user.user.User.Sid) ||
+  if (!(EqualSid(owner, me.user.user.User.Sid) ||
         EqualSid(owner, me.owner.owner.Owner) ||
         IsWellKnownSid(owner, WinLocalSystemSid) ||
         IsWellKnownSid(owner, WinBuiltinAdministratorsSid)))
