@@ -92,6 +92,10 @@ void bh_watchdog_start(double limit_s);
  * cases would otherwise be reused.  Returns 0, the child's negative
  * error code, or -1. */
 int bh_child_run(const char *family, double *values, int n);
+/* Runs this program again with the arguments args[0..] (a NULL-terminated
+ * list, the program name left out) and reads the "bh-result" line it
+ * prints, as bh_child_run does.  The arguments must not contain quotes. */
+int bh_self_run(const char *const *args, double *values, int n);
 /* Prints the result line bh_child_run reads (NaN prints as "x"). */
 void bh_child_print(int err, const double *values, int n);
 
