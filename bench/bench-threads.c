@@ -36,7 +36,7 @@ static const struct tb_family *const families[NFAM] = {&tb_npipe, &tb_raw};
 static double results[2][NFAM][MAX_ROUNDS][NVAL];
 static int failed[2][NFAM];
 
-/* ---- the work per message ---------------------------------------------- */
+/* ---- the work per message ----------------------------------------------- */
 
 static unsigned long work_iters;
 static double work_us_measured;
@@ -82,7 +82,7 @@ static void calibrate(void) {
   work_us_measured = fastest(work_iters, 50) * 1e6;
 }
 
-/* ---- server threads ------------------------------------------------------ */
+/* ---- server threads ----------------------------------------------------- */
 
 void tb_threads_start(struct tb_threads *th, int n, void (*fn)(void *),
                       void *arg) {
@@ -102,7 +102,7 @@ void tb_threads_stop(struct tb_threads *th) {
   th->n = 0;
 }
 
-/* ---- the client process -------------------------------------------------- */
+/* ---- the client process ------------------------------------------------- */
 
 struct client {
   np_poll *p;
@@ -240,7 +240,7 @@ static int client_main(const char *addr) {
   return err == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* ---- rounds --------------------------------------------------------------- */
+/* ---- rounds ------------------------------------------------------------- */
 
 static int nthreads(int c) { return thread_counts[c]; }
 
@@ -287,8 +287,8 @@ static void measure(int c, int f, int r) {
       err = -1;
   }
   if (err != 0 || bh_isnan(v[0])) {
-    fprintf(stderr, "%s: %s, %s, round %d: failed\n", bh_cfg.argv0,
-            fam->name, case_name(c), r + 1);
+    fprintf(stderr, "%s: %s, %s, round %d: failed\n", bh_cfg.argv0, fam->name,
+            case_name(c), r + 1);
     v[0] = v[1] = bh_nan();
     failed[c][f]++;
   }
@@ -317,7 +317,7 @@ static void run_rounds(void) {
   }
 }
 
-/* ---- tables --------------------------------------------------------------- */
+/* ---- tables ------------------------------------------------------------- */
 
 struct stats {
   double a, b, ratio, lo, hi;
@@ -330,10 +330,10 @@ static void stats(int ca, int fa, int cb, int fb, int v, struct stats *s) {
   int r, n = bh_cfg.rounds;
 
   for (r = 0; r < n; r++) {
-    a[r] = family_chosen(families[fa]->name) ? results[ca][fa][r][v]
-                                             : bh_nan();
-    b[r] = family_chosen(families[fb]->name) ? results[cb][fb][r][v]
-                                             : bh_nan();
+    a[r] =
+        family_chosen(families[fa]->name) ? results[ca][fa][r][v] : bh_nan();
+    b[r] =
+        family_chosen(families[fb]->name) ? results[cb][fb][r][v] : bh_nan();
     q[r] = !bh_isnan(a[r]) && !bh_isnan(b[r]) && b[r] > 0 ? a[r] / b[r]
                                                           : bh_nan();
   }
@@ -421,6 +421,11 @@ static void print_setup(void) {
 }
 
 static void print_tables(void) {
+  if (!case_chosen(0) && !case_chosen(1)) {
+    printf("\nNo case matches --only %s (cases: 1 thread, 2 threads).\n",
+           bh_cfg.only);
+    return;
+  }
   print_vs_raw("Messages per second", 0, 0);
   print_scaling();
   if (bh_under_wine())

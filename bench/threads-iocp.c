@@ -110,8 +110,8 @@ static int on_read(struct server *sv, struct conn *c, DWORD n, int ok,
 /* Handles one completion.  The status of a packet is its OVERLAPPED's
  * Internal field, an NTSTATUS: 0 for success. */
 static int on_packet(struct server *sv, const OVERLAPPED_ENTRY *e) {
-  struct op *op = (struct op *)((char *)e->lpOverlapped -
-                                offsetof(struct op, ov));
+  struct op *op =
+      (struct op *)((char *)e->lpOverlapped - offsetof(struct op, ov));
   struct conn *c = (struct conn *)e->lpCompletionKey;
   DWORD err = 0;
   int ok = e->lpOverlapped->Internal == 0;

@@ -31,8 +31,7 @@ struct server {
 };
 
 static int fail(const char *what, int err) {
-  fprintf(stderr, "%s: npipe: %s: %s\n", bh_cfg.argv0, what,
-          np_strerror(err));
+  fprintf(stderr, "%s: npipe: %s: %s\n", bh_cfg.argv0, what, np_strerror(err));
   return -1;
 }
 
