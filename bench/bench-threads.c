@@ -26,7 +26,8 @@
 #define SETUP_S 5.0
 #define MAX_ROUNDS 64
 #define NFAM 2
-#define NVAL 2 /* messages/s, wineserver us per message */
+/* Figures: messages/s; wineserver and client CPU us per message. */
+#define NVAL 3
 #define NCASES ((int)(sizeof(thread_counts) / sizeof(thread_counts[0])))
 
 static const int thread_counts[] = {1, 2};
@@ -175,32 +176,26 @@ static int client_read(struct client *c, int i) {
   return 0;
 }
 
-/* Runs the ping-pong: a warm-up, then the timed interval.  v[0] is the
- * rate, v[1] the wineserver's microseconds per message.  Returns 0 or
- * -1. */
-static int client_run(struct client *c, double *v) {
-  double now = bh_now(), warm = bh_cfg.round_s / 4, t0 = 0, c0 = 0;
-  double until, w0 = 0, progress = now, seen = 0;
-  np_event ev[TB_CONNS];
-  int i, n, timed = 0;
+/* What the client records at each end of the timed interval. */
+struct snap {
+  double t, count, wine, cpu;
+};
 
-  warm = warm < 0.01 ? 0.01 : warm > 0.1 ? 0.1 : warm;
-  until = now + warm;
-  for (i = 0; i < TB_CONNS; i++)
-    if (client_send(c, i) != 0)
-      return -1;
-  for (;;) {
-    now = bh_now();
-    if (now >= until && timed)
-      break;
-    if (now >= until) {
-      /* The warm-up is over: the timed interval starts. */
-      timed = 1;
-      t0 = now;
-      c0 = c->count;
-      w0 = tb_wineserver_cpu();
-      until = now + bh_cfg.round_s;
-    }
+static void snap(const struct client *c, struct snap *s) {
+  s->t = bh_now();
+  s->count = c->count;
+  s->wine = tb_wineserver_cpu();
+  s->cpu = bh_cpu_time();
+}
+
+/* Runs the ping-pong until the clock passes until; fails when no echo
+ * came for SETUP_S.  Returns 0 or -1. */
+static int client_until(struct client *c, double until) {
+  double now, progress = bh_now(), seen = c->count;
+  np_event ev[TB_CONNS];
+  int i, n;
+
+  while ((now = bh_now()) < until) {
     if (c->count != seen) {
       seen = c->count;
       progress = now;
@@ -213,14 +208,37 @@ static int client_run(struct client *c, double *v) {
       if (client_read(c, (int)ev[i].token) != 0)
         return -1;
   }
-  v[0] = (c->count - c0) / (now - t0);
-  v[1] = (tb_wineserver_cpu() - w0) * 1e6 / (c->count - c0);
+  return 0;
+}
+
+/* Runs the ping-pong: a warm-up, then the timed interval.  Stores the
+ * rate in v[0], the wineserver's and this process's CPU microseconds per
+ * message in v[1] and v[2].  Returns 0 or -1. */
+static int client_run(struct client *c, double *v) {
+  double warm = bh_cfg.round_s / 4, msgs;
+  struct snap a, b;
+  int i;
+
+  warm = warm < 0.01 ? 0.01 : warm > 0.1 ? 0.1 : warm;
+  for (i = 0; i < TB_CONNS; i++)
+    if (client_send(c, i) != 0)
+      return -1;
+  if (client_until(c, bh_now() + warm) != 0)
+    return -1;
+  snap(c, &a);
+  if (client_until(c, a.t + bh_cfg.round_s) != 0)
+    return -1;
+  snap(c, &b);
+  msgs = b.count - a.count;
+  v[0] = msgs / (b.t - a.t);
+  v[1] = (b.wine - a.wine) * 1e6 / msgs;
+  v[2] = (b.cpu - a.cpu) * 1e6 / msgs;
   return 0;
 }
 
 static int client_main(const char *addr) {
   struct client c;
-  double v[NVAL] = {bh_nan(), bh_nan()};
+  double v[NVAL] = {bh_nan(), bh_nan(), bh_nan()};
   int i, err = -1;
 
   memset(&c, 0, sizeof(c));
@@ -289,7 +307,7 @@ static void measure(int c, int f, int r) {
   if (err != 0 || bh_isnan(v[0])) {
     fprintf(stderr, "%s: %s, %s, round %d: failed\n", bh_cfg.argv0, fam->name,
             case_name(c), r + 1);
-    v[0] = v[1] = bh_nan();
+    v[0] = v[1] = v[2] = bh_nan();
     failed[c][f]++;
   }
 }
@@ -430,6 +448,9 @@ static void print_tables(void) {
   print_scaling();
   if (bh_under_wine())
     print_vs_raw("wineserver CPU per message (us, lower is better)", 1, 1);
+  print_vs_raw("Client process CPU per message (us; the same client for "
+               "every family)",
+               2, 1);
   printf("\n");
 }
 

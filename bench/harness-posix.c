@@ -71,6 +71,14 @@ void bh_process_memory(int64_t *committed, int64_t *resident) {
   fclose(f);
 }
 
+double bh_cpu_time(void) {
+  struct timespec ts;
+
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+    return bh_nan();
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 long bh_raise_nofile(void) {
   struct rlimit rl;
 

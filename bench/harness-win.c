@@ -59,6 +59,20 @@ void bh_process_memory(int64_t *committed, int64_t *resident) {
   *resident = (int64_t)pmc.WorkingSetSize;
 }
 
+double bh_cpu_time(void) {
+  FILETIME created, exited, kernel, user;
+  ULARGE_INTEGER k, u;
+
+  if (!GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user))
+    return bh_nan();
+  k.LowPart = kernel.dwLowDateTime;
+  k.HighPart = kernel.dwHighDateTime;
+  u.LowPart = user.dwLowDateTime;
+  u.HighPart = user.dwHighDateTime;
+  /* FILETIME counts 100 ns units. */
+  return (double)(k.QuadPart + u.QuadPart) * 1e-7;
+}
+
 long bh_raise_nofile(void) { return -1; }
 
 const char *bh_private_dir(void) { return NULL; }

@@ -41,6 +41,8 @@ int bh_ncpu(void);
  * PagefileUsage on Windows) and resident memory (VmRSS, WorkingSetSize).
  * Either is -1 when unknown. */
 void bh_process_memory(int64_t *committed, int64_t *resident);
+/* CPU seconds (user and system) this process has used, all threads. */
+double bh_cpu_time(void);
 /* Raises the soft limit on open files to the hard limit (POSIX; nothing
  * on Windows).  Returns the limit now in force, or -1 when unlimited or
  * unknown. */
