@@ -94,7 +94,8 @@ NP_EXTERN const char *np_strerror(int err);
 NP_EXTERN const char *np_errname(int err);
 
 /* Opaque objects.  Each listener and stream belongs to one poller for its
- * whole life. */
+ * whole life (np_accept_to chooses a stream's).  Any number of threads
+ * may wait on one poller; see npipe(7), "Threads". */
 typedef struct np_poll np_poll;
 typedef struct np_listener np_listener;
 typedef struct np_stream np_stream;
@@ -182,6 +183,12 @@ NP_EXTERN int np_listen(np_poll *poll, const char *address,
  * which it also reports as NP_ERR on its token). */
 NP_EXTERN int np_accept(np_listener *l, uint64_t token, uint32_t interest,
                         np_stream **out);
+/* As np_accept, but registers the stream with poll, which may be another
+ * poller than the listener's: a server with one poller per thread
+ * spreads its connections over them.  Returns what np_accept returns,
+ * and NP_EINVAL for a NULL poll. */
+NP_EXTERN int np_accept_to(np_listener *l, np_poll *poll, uint64_t token,
+                           uint32_t interest, np_stream **out);
 /* Writes the listener's address, NUL-terminated, into buf ("pipe:NAME",
  * "tcp:127.0.0.1:40123").  Returns its length, or NP_EINVAL, or
  * NP_ENAMETOOLONG when len is too small. */

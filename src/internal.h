@@ -7,7 +7,13 @@
  * np__source_clear on the object's source; the core keeps a list of
  * sources that may have something to report and applies the level /
  * NP_EDGE / NP_ONESHOT rules in np__core_collect, at O(ready) per wait.
- * Only the poller's thread touches sources and the ready list.
+ *
+ * Threads: every poller has one lock (the core's).  Each public call
+ * takes the lock of its object's poller for its whole length
+ * (common/stream.c, common/poll.c), so backend code and everything below
+ * runs with it held and never takes it itself; the lock is released only
+ * across the OS wait (np__core_os_wait_begin/end), never across anything
+ * else that blocks.  Any number of threads may wait on one poller.
  */
 #ifndef NP_INTERNAL_H
 #define NP_INTERNAL_H
@@ -50,8 +56,19 @@ struct np__source_ops {
 
 struct np__poll_core;
 
+/* The poller's lock (common/lock.c): a pthread mutex, or an SRWLOCK,
+ * whose storage is one pointer. */
+#ifdef _WIN32
+typedef struct {
+  void *opaque;
+} np__lock;
+#else
+#include <pthread.h>
+typedef pthread_mutex_t np__lock;
+#endif
+
 /* A timer of the poller (common/timer.c), embedded in the object that
- * owns it.  Only the poller's thread arms, stops and fires timers. */
+ * owns it.  Timers are armed, stopped and fired with the lock held. */
 struct np__timer {
   uint64_t due; /* np__now_ms() when it fires */
   struct np__timer *child, *next, *prev; /* pairing-heap links */
@@ -80,7 +97,34 @@ struct np__poll_core {
   struct np__source *all_head; /* every registered source, for free */
   size_t live;                 /* registered sources */
   struct np__timer *timers;    /* the heap's root: the earliest timer */
+  np__lock lock;               /* guards everything in and below the poller */
+  unsigned os_waiters;   /* threads inside the OS wait, without the lock */
+  unsigned char nudged;  /* a nudge is posted and not yet taken */
 };
+
+/* Locks and unlocks core for a public call.  The unlock nudges a thread
+ * out of the OS wait when the call left a source queued that no thread
+ * outside the OS wait will collect. */
+void np__core_lock(struct np__poll_core *core);
+void np__core_unlock(struct np__poll_core *core);
+/* Releases the lock around an OS wait and takes it back; the core counts
+ * the threads in between, which a nudge may have to wake. */
+void np__core_os_wait_begin(struct np__poll_core *core);
+void np__core_os_wait_end(struct np__poll_core *core);
+/* The backend took a nudge out of the OS (np__backend_nudge). */
+void np__core_nudge_taken(struct np__poll_core *core);
+/* Wakes one thread from the OS wait unless a nudge is already on its way
+ * (the lock is held).  The woken wait recomputes its timeout and collects
+ * what is queued; a nudge is never reported as an np_poll_wake. */
+void np__core_nudge(struct np__poll_core *core);
+/* Frees the lock (np_poll_free; nothing else may use the poller). */
+void np__core_fini(struct np__poll_core *core);
+
+/* The lock primitives (common/lock.c). */
+void np__lock_init(np__lock *l);
+void np__lock_destroy(np__lock *l);
+void np__lock_acquire(np__lock *l);
+void np__lock_release(np__lock *l);
 
 void np__core_init(struct np__poll_core *core);
 /* Registers src with the core (not yet ready). */
@@ -136,6 +180,9 @@ void np__backend_poll_free(np_poll *poll);
 int np__backend_poll_os(np_poll *poll, int timeout_ms);
 /* Wakes the poller; any thread; coalesces.  Returns 0 or NP_E*. */
 int np__backend_wake(np_poll *poll);
+/* Posts a nudge (np__core_nudge) to the OS wait: one waiting thread
+ * returns and hands it to np__core_nudge_taken.  With the lock held. */
+void np__backend_nudge(struct np__poll_core *core);
 /* Non-zero while a closed stream still holds bytes that np_write
  * accepted and its peer may still take (np_poll_flush). */
 int np__backend_flushing(np_poll *poll);
@@ -194,8 +241,10 @@ int np__options_resolve(const np_options *opts, struct np__opts *out);
 /* ---- listeners and streams (common/stream.c) -------------------------- */
 
 struct np__listener_ops {
-  int (*accept)(np_listener *l, uint64_t token, uint32_t interest,
-                np_stream **out);
+  /* Registers the stream with poll, the listener's or another poller;
+   * both pollers' locks are held. */
+  int (*accept)(np_listener *l, np_poll *poll, uint64_t token,
+                uint32_t interest, np_stream **out);
   int (*address)(np_listener *l, char *buf, size_t len);
   void (*close)(np_listener *l);
 };
@@ -203,6 +252,7 @@ struct np__listener_ops {
 struct np_listener {
   struct np__source src;
   const struct np__listener_ops *ops;
+  np_poll *poll; /* its poller (np_listen sets it) */
   int linger_ms; /* for accepted streams (np_options.linger_ms) */
 };
 

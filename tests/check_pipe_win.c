@@ -2042,6 +2042,60 @@ END_TEST
 
 /* ---- the buffer pool --------------------------------------------------- */
 
+/* np_accept_to hands a pipe instance to another poller's port with
+ * FileReplaceCompletionInformation (Windows 8.1 and later).  Wine does
+ * not implement that class (STATUS_NOT_IMPLEMENTED): there the handle
+ * stays on the first port, np__iocp_move says so, and that poller
+ * forwards the packets (npipe(7), "Threads").  This test shows which of
+ * the two the system gives, and that a real move takes the packets. */
+START_TEST(test_pipe_win_move_completion_port) {
+  np_poll *a, *b;
+  HANDLE server, client;
+  OVERLAPPED ov = {0};
+  OVERLAPPED_ENTRY e;
+  ULONG n = 0;
+  DWORD wrote, err;
+  char buf[4];
+  int moved;
+  BOOL ok;
+
+  ck_assert_int_eq(np_poll_new(&a), 0);
+  ck_assert_int_eq(np_poll_new(&b), 0);
+  server = CreateNamedPipeW(L"\\\\.\\pipe\\npt-move-port",
+                            PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                            PIPE_TYPE_BYTE | PIPE_REJECT_REMOTE_CLIENTS, 1,
+                            4096, 4096, 0, NULL);
+  ck_assert_ptr_ne(server, INVALID_HANDLE_VALUE);
+  client = CreateFileW(L"\\\\.\\pipe\\npt-move-port",
+                       GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                       0, NULL);
+  ck_assert_ptr_ne(client, INVALID_HANDLE_VALUE);
+  ck_assert_int_eq(np__iocp_associate(a, server), 0);
+  moved = np__iocp_move(b, server);
+  ck_assert_int_ge(moved, 0);
+  if (npt_under_wine())
+    ck_assert_int_eq(moved, 0);
+  else
+    ck_assert_int_eq(moved, 1);
+  /* A read's packet goes to the port the handle is on now. */
+  ok = ReadFile(server, buf, sizeof(buf), NULL, &ov);
+  err = GetLastError(); /* before Check's calls change it */
+  ck_assert(!ok);
+  ck_assert_uint_eq(err, ERROR_IO_PENDING);
+  ck_assert(WriteFile(client, "move", 4, &wrote, NULL));
+  ck_assert(GetQueuedCompletionStatusEx(np__iocp_port(moved ? b : a), &e, 1,
+                                        &n, WAIT_MS, FALSE));
+  ck_assert_ptr_eq(e.lpOverlapped, &ov);
+  ck_assert_uint_eq(e.dwNumberOfBytesTransferred, 4);
+  ck_assert(!GetQueuedCompletionStatusEx(np__iocp_port(moved ? a : b), &e, 1,
+                                         &n, 0, FALSE));
+  CloseHandle(client);
+  CloseHandle(server);
+  np_poll_free(a);
+  np_poll_free(b);
+}
+END_TEST
+
 START_TEST(test_pipe_win_bufpool_classes_and_limit) {
   struct np__bufpool pool;
   void *a, *b, *c, *big;
@@ -2126,5 +2180,6 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_shortage_is_retried);
   tcase_add_test(tc, test_pipe_win_lasting_shortage_fails);
   tcase_add_test(tc, test_pipe_win_close_during_retry_delivers);
+  tcase_add_test(tc, test_pipe_win_move_completion_port);
   return npt_run(su);
 }

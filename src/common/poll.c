@@ -1,6 +1,8 @@
 /*
  * The public poller calls: argument checks, the wait loop and its clock,
- * on top of the backend's OS wait.
+ * on top of the backend's OS wait.  Each runs with the poller's lock,
+ * which the backend drops across the OS wait itself, so that any number
+ * of threads can wait at once.
  */
 #include "config.h"
 
@@ -16,7 +18,11 @@ int np_poll_new(np_poll **out) {
 void np_poll_free(np_poll *poll) {
   if (poll == NULL)
     return;
+  /* No other thread may use the poller now (np_poll_free(3)); the lock
+   * only keeps the backend's own rule that it runs with it. */
+  np__core_lock(np__poll_core(poll));
   np__core_close_all(np__poll_core(poll));
+  np__core_unlock(np__poll_core(poll));
   np__backend_poll_free(poll);
 }
 
@@ -32,34 +38,41 @@ int np_poll_wait(np_poll *poll, np_event *events, int max_events,
   struct np__poll_core *core;
   uint64_t deadline = 0;
   int wait_ms = timeout_ms;
+  int n;
 
   if (poll == NULL || events == NULL || max_events <= 0)
     return NP_EINVAL;
   core = np__poll_core(poll);
   if (timeout_ms > 0)
     deadline = np__now_ms() + (uint64_t)timeout_ms;
+  np__core_lock(core);
   for (;;) {
     /* OS notifications are taken even when sources are already queued, so
      * that an always-ready source cannot starve the others.  The OS wait
      * ends in time for the earliest timer. */
     int woken = np__backend_poll_os(
         poll, np__core_has_queued(core) ? 0 : np__timer_wait_ms(core, wait_ms));
-    int n;
 
-    if (woken < 0)
-      return woken;
+    if (woken < 0) {
+      n = woken;
+      break;
+    }
     np__timer_run(core);
     n = np__core_collect(core, events, max_events);
     if (n > 0 || woken || timeout_ms == 0)
-      return n;
+      break;
     /* Completions that changed no reported state (a write finishing, a
-     * cancelled read) end an OS wait early: wait again for the rest. */
+     * cancelled read, or a source another thread took first) end an OS
+     * wait early: wait again for the rest. */
     if (timeout_ms > 0) {
       wait_ms = remaining_ms(deadline);
       if (wait_ms == 0)
-        return 0;
+        break;
     }
   }
+  /* What this wait leaves queued goes to a thread in the OS wait. */
+  np__core_unlock(core);
+  return n;
 }
 
 int np_poll_flush(np_poll *poll, int timeout_ms) {
@@ -70,6 +83,7 @@ int np_poll_flush(np_poll *poll, int timeout_ms) {
     return NP_EINVAL;
   if (timeout_ms > 0)
     deadline = np__now_ms() + (uint64_t)timeout_ms;
+  np__core_lock(np__poll_core(poll));
   while (np__backend_flushing(poll)) {
     int wait_ms = timeout_ms <= 0 ? timeout_ms : remaining_ms(deadline);
     int r;
@@ -92,6 +106,7 @@ int np_poll_flush(np_poll *poll, int timeout_ms) {
     expired =
         timeout_ms == 0 || (timeout_ms > 0 && remaining_ms(deadline) == 0);
   }
+  np__core_unlock(np__poll_core(poll));
   /* A wake-up taken here is still owed to the next wait. */
   if (woken)
     (void)np__backend_wake(poll);

@@ -12,6 +12,9 @@ void np__core_init(struct np__poll_core *core) {
   core->all_head = NULL;
   core->live = 0;
   core->timers = NULL;
+  np__lock_init(&core->lock);
+  core->os_waiters = 0;
+  core->nudged = 0;
 }
 
 static void ready_push_tail(struct np__poll_core *core,

@@ -97,6 +97,9 @@ void np__timer_start(struct np__poll_core *core, struct np__timer *t,
   t->due = np__now_ms() + ms;
   t->armed = 1;
   core->timers = meld(core->timers, t);
+  /* Threads in the OS wait computed their timeouts without this timer. */
+  if (core->timers == t && core->os_waiters > 0)
+    np__core_nudge(core);
 }
 
 int np__timer_wait_ms(const struct np__poll_core *core, int wait_ms) {

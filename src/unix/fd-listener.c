@@ -99,14 +99,14 @@ static int next_vetted(struct np__fd_listener *l) {
   }
 }
 
-static int listener_accept(np_listener *p, uint64_t token, uint32_t interest,
-                           np_stream **out) {
+static int listener_accept(np_listener *p, np_poll *poll, uint64_t token,
+                           uint32_t interest, np_stream **out) {
   struct np__fd_listener *l = from_pub(p);
   int fd = next_vetted(l), err;
 
   if (fd < 0)
     return fd;
-  err = np__fd_stream_new(l->poll, fd, l->stream_flags, l->write_limit,
+  err = np__fd_stream_new(poll, fd, l->stream_flags, l->write_limit,
                           token, interest, out);
   if (err == NP_ENOMEM) {
     /* The connection stays waiting, as np_accept(3) promises: the next

@@ -11,16 +11,20 @@
 
 struct np__watch;
 
-/* Called on the poller's thread with the epoll event bits for the fd. */
+/* Called with the poller's lock held and the epoll event bits for the
+ * fd. */
 typedef void (*np__watch_cb)(struct np__watch *w, uint32_t epoll_events);
 
 struct np__watch {
   int fd;
   np__watch_cb on_event;
+  uint32_t slot; /* while in the epoll set: its entry (poll-epoll.c) */
 };
 
 /* Adds, modifies or removes w's fd in the poller's epoll set with the
- * given EPOLL* bits.  Return 0 or NP_E*. */
+ * given EPOLL* bits.  Return 0 or NP_E*.  Once np__epoll_del returns, no
+ * event for w is dispatched, not even one that another thread took out
+ * of the kernel before: w may be freed. */
 int np__epoll_add(np_poll *poll, struct np__watch *w, uint32_t events);
 int np__epoll_mod(np_poll *poll, struct np__watch *w, uint32_t events);
 void np__epoll_del(np_poll *poll, struct np__watch *w);

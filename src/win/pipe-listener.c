@@ -211,7 +211,7 @@ static void on_heal(struct np__timer *t) {
   refill_or_heal(NP__CONTAINER_OF(t, struct np__pipe_listener, heal));
 }
 
-static int listener_accept(np_listener *base, uint64_t token,
+static int listener_accept(np_listener *base, np_poll *poll, uint64_t token,
                            uint32_t interest, np_stream **out) {
   struct np__pipe_listener *l =
       NP__CONTAINER_OF(base, struct np__pipe_listener, base);
@@ -229,6 +229,8 @@ static int listener_accept(np_listener *base, uint64_t token,
     np__source_clear(&base->src, NP_ERR);
     return err;
   }
+  if (poll != l->poll && (err = np__pipe_move(p, poll)) != 0)
+    return err; /* it stays first in line */
   list_remove(&l->ready, p);
   p->connected = 0;
   p->listener = NULL;

@@ -145,6 +145,20 @@ int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
   return 0;
 }
 
+int np__pipe_move(struct np__pipe *p, np_poll *poll) {
+  int moved = np__iocp_move(poll, p->handle);
+
+  if (moved < 0)
+    return moved;
+  /* Where the port cannot change, the old one forwards the packets. */
+  if (!moved)
+    p->connect_op.home = p->read_op.home = p->write_op.home = poll;
+  np__iocp_linger_remove(p->poll, &p->linger);
+  p->poll = poll;
+  np__iocp_linger_add(poll, &p->linger);
+  return 0;
+}
+
 void np__pipe_register(struct np__pipe *p, uint64_t token, uint32_t interest,
                        const struct np__stream_ops *ops) {
   p->stream.ops = ops != NULL ? ops : &stream_ops;

@@ -155,6 +155,9 @@ struct np__pipe {
  * left but the handle, which stays the caller's.  Returns 0 or NP_E*. */
 int np__pipe_new(np_poll *poll, HANDLE handle, uint32_t flags,
                  size_t write_limit, int server, struct np__pipe **out);
+/* Hands a connected instance, no operation in flight, to another poller
+ * (np_accept_to); nothing changes on failure.  Returns 0 or NP_E*. */
+int np__pipe_move(struct np__pipe *p, np_poll *poll);
 /* Gives p, which has no handle yet, its handle: associates it with the
  * poller's port and picks the completion mode.  On failure the handle
  * stays the caller's.  Returns 0 or NP_E*. */

@@ -1,6 +1,11 @@
 /*
  * The Windows poller: one I/O completion port, drained in batches with
- * GetQueuedCompletionStatusEx and dispatched by completion key.
+ * GetQueuedCompletionStatusEx and dispatched by completion key.  Any
+ * number of threads may wait on the port at once, without the poller's
+ * lock; each dispatches what it dequeued under the lock.  A completion
+ * never outlives its object: the object holds a reference for every
+ * operation in flight, so a packet one thread holds while another closes
+ * the object still finds it.
  */
 #include "config.h"
 
@@ -9,6 +14,8 @@
 #include "afd.h"
 #include "common/bufpool.h"
 #include "win.h"
+
+#include <winternl.h>
 
 #define ENTRY_BATCH 64
 #define DRAIN_MS 2000
@@ -87,10 +94,13 @@ int np__backend_poll_new(np_poll **out) {
         GetModuleHandleW(L"ntdll.dll"), "RtlNtStatusToDosError");
   np__core_init(&poll->core);
   np__bufpool_init(&poll->pool, POOL_CACHE);
-  poll->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+  /* Concurrency 0 (one per CPU): with 1, a second waiting thread would be
+   * held back while the first runs, and threads could not share it. */
+  poll->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
   if (poll->port == NULL) {
     int err = np__error_from_win32(GetLastError());
 
+    np__core_fini(&poll->core);
     free(poll);
     return err;
   }
@@ -143,9 +153,12 @@ void np__backend_poll_free(np_poll *poll) {
     l->cancel(l); /* may free the object, and l with it */
   }
   np__afd_devices_close(poll);
+  np__core_lock(&poll->core);
   drain(poll);
+  np__lock_release(&poll->core.lock);
   CloseHandle(poll->port);
   np__bufpool_destroy(&poll->pool);
+  np__core_fini(&poll->core);
   free(poll);
 }
 
@@ -162,6 +175,53 @@ int np__iocp_post(np_poll *poll, struct np__op *op, DWORD err, DWORD bytes) {
   if (!PostQueuedCompletionStatus(poll->port, bytes, NP__KEY_POSTED, &op->ov))
     return np__error_from_win32(GetLastError());
   return 0;
+}
+
+/* FILE_COMPLETION_INFORMATION, for FileReplaceCompletionInformation. */
+struct completion_info {
+  HANDLE port;
+  void *key;
+};
+
+typedef LONG(NTAPI *set_info_fn)(HANDLE file, IO_STATUS_BLOCK *iosb,
+                                 void *info, ULONG len, int info_class);
+
+#define FILE_REPLACE_COMPLETION_INFORMATION 61
+#define STATUS_NOT_IMPLEMENTED_ ((LONG)0xC0000002)
+#define STATUS_INVALID_INFO_CLASS_ ((LONG)0xC0000003)
+
+int np__iocp_move(np_poll *poll, HANDLE handle) {
+  static set_info_fn set_info;
+  struct completion_info info = {poll->port, (void *)(ULONG_PTR)NP__KEY_OP};
+  IO_STATUS_BLOCK iosb;
+  LONG status;
+
+  if (set_info == NULL)
+    set_info = (set_info_fn)(void (*)(void))GetProcAddress(
+        GetModuleHandleW(L"ntdll.dll"), "NtSetInformationFile");
+  if (set_info == NULL)
+    return 0;
+  status = set_info(handle, &iosb, &info, sizeof(info),
+                    FILE_REPLACE_COMPLETION_INFORMATION);
+  if (status == STATUS_NOT_IMPLEMENTED_ || status == STATUS_INVALID_INFO_CLASS_)
+    return 0;
+  if (status < 0)
+    return nt_to_dos != NULL ? np__error_from_win32((DWORD)nt_to_dos(status))
+                             : NP_EIO;
+  return 1;
+}
+
+/* A packet of an op that belongs to another poller goes on to its port,
+ * untouched: its OVERLAPPED keeps the NTSTATUS.  Posting fails only when
+ * the kernel is out of memory; the packet then comes back to this port
+ * for another try. */
+static void forward(np_poll *poll, const OVERLAPPED_ENTRY *e,
+                    np_poll *home) {
+  if (!PostQueuedCompletionStatus(home->port, e->dwNumberOfBytesTransferred,
+                                  NP__KEY_FORWARDED, e->lpOverlapped))
+    (void)PostQueuedCompletionStatus(poll->port,
+                                     e->dwNumberOfBytesTransferred,
+                                     NP__KEY_OP, e->lpOverlapped);
 }
 
 /* The Win32 error code of a dequeued operation.  GetQueuedCompletionStatusEx
@@ -182,7 +242,19 @@ static void dispatch(np_poll *poll, const OVERLAPPED_ENTRY *e, int *woken) {
     InterlockedExchange(&poll->wake_pending, 0);
     *woken = 1;
     break;
+  case NP__KEY_NUDGE:
+    np__core_nudge_taken(&poll->core);
+    break;
   case NP__KEY_OP:
+    op = NP__CONTAINER_OF(e->lpOverlapped, struct np__op, ov);
+    if (op->home != NULL && op->home != poll) {
+      forward(poll, e, op->home);
+      break;
+    }
+    op->complete(op, entry_error(e->lpOverlapped),
+                 e->dwNumberOfBytesTransferred);
+    break;
+  case NP__KEY_FORWARDED:
     op = NP__CONTAINER_OF(e->lpOverlapped, struct np__op, ov);
     op->complete(op, entry_error(e->lpOverlapped),
                  e->dwNumberOfBytesTransferred);
@@ -232,17 +304,29 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
    * closing its last stream would pay for nothing). */
   if (timeout_ms == 0 && poll->ops_in_flight == 0 && !poll->wake_pending)
     return 0;
+  np__core_os_wait_begin(&poll->core);
   if (!GetQueuedCompletionStatusEx(poll->port, entries, ENTRY_BATCH, &n,
                                    timeout_ms < 0 ? INFINITE
                                                   : (DWORD)timeout_ms,
                                    FALSE)) {
     DWORD err = GetLastError();
 
+    np__core_os_wait_end(&poll->core);
     return err == WAIT_TIMEOUT ? 0 : np__error_from_win32(err);
   }
+  np__core_os_wait_end(&poll->core);
   for (i = 0; i < n; i++)
     dispatch(poll, &entries[i], &woken);
   return woken;
+}
+
+void np__backend_nudge(struct np__poll_core *core) {
+  np_poll *poll = NP__CONTAINER_OF(core, np_poll, core);
+
+  /* Posting fails only when the kernel is out of memory; the nudge is
+   * then lost, and the queued work waits for the next completion. */
+  if (!PostQueuedCompletionStatus(poll->port, 0, NP__KEY_NUDGE, NULL))
+    np__core_nudge_taken(core);
 }
 
 int np__backend_wake(np_poll *poll) {

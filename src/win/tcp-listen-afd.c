@@ -43,8 +43,8 @@ static void listener_on_events(struct np__afd_sock *as, ULONG ev, DWORD err) {
   listener_rearm(l);
 }
 
-static int listener_accept(np_listener *pl, uint64_t token, uint32_t interest,
-                           np_stream **out) {
+static int listener_accept(np_listener *pl, np_poll *poll, uint64_t token,
+                           uint32_t interest, np_stream **out) {
   struct tcp_listener *l = listener_of(pl);
   SOCKET c;
   int err;
@@ -62,7 +62,7 @@ static int listener_accept(np_listener *pl, uint64_t token, uint32_t interest,
   }
   if (err != 0)
     return np__error_from_win32((DWORD)err);
-  return np__tcp_stream_accepted(l->afd.poll, c, token, interest, out);
+  return np__tcp_stream_accepted(poll, c, token, interest, out);
 }
 
 static int listener_address(np_listener *pl, char *buf, size_t len) {

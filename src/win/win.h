@@ -17,11 +17,13 @@ enum np__completion_key {
   NP__KEY_WAKE = 1, /* np_poll_wake: no OVERLAPPED */
   NP__KEY_OP = 2,   /* an np__op: pipe operations, AFD polls */
   NP__KEY_POSTED = 3, /* an np__op completed by np__iocp_post */
+  NP__KEY_NUDGE = 4,  /* np__backend_nudge: no OVERLAPPED */
+  NP__KEY_FORWARDED = 5, /* an NP__KEY_OP packet another port took */
 };
 
 struct np__op;
 
-/* Called on the poller's thread when the operation completes.  err is a
+/* Called with the poller's lock held when the operation completes.  err is a
  * Win32 error code (0 on success) and bytes the count transferred. */
 typedef void (*np__op_cb)(struct np__op *op, DWORD err, DWORD bytes);
 
@@ -30,11 +32,21 @@ typedef void (*np__op_cb)(struct np__op *op, DWORD err, DWORD bytes);
 struct np__op {
   OVERLAPPED ov;
   np__op_cb complete;
+  /* NULL, or the poller the op belongs to when its handle's packets
+   * arrive at another poller's port (np__iocp_move): that port forwards
+   * them. */
+  np_poll *home;
 };
 
 /* Associates handle with the poller's port under NP__KEY_OP.
  * Returns 0 or NP_E*. */
 int np__iocp_associate(np_poll *poll, HANDLE handle);
+/* Moves handle, associated with from's port, to poll's port (both
+ * pollers' locks are held).  Returns 1 when the port changed; 0 when the
+ * system cannot change it (Wine, Windows before 8.1), so that from's port
+ * keeps taking the handle's packets and the caller must set the home of
+ * its ops to poll, for from to forward them; or NP_E*. */
+int np__iocp_move(np_poll *poll, HANDLE handle);
 /* The poller's port, for modules that post their own packets. */
 HANDLE np__iocp_port(np_poll *poll);
 /* Queues op's completion as if the OS had completed it, for results that
