@@ -8,8 +8,9 @@
  * The server runs in this process; "--client ADDRESS" runs the clients
  * (this program again, through npipe's single-threaded loop, the same for
  * every family).  The client opens the timed interval after a warm-up,
- * counts the round trips that end inside it, and prints the rate (and
- * under Wine the wineserver's CPU time per message) as a bh-result line.
+ * counts the round trips that end inside it, and prints the rate, its
+ * own CPU time per message and under Wine the wineserver's as a
+ * bh-result line.
  */
 #include "config.h"
 
@@ -34,8 +35,8 @@ static const int thread_counts[] = {1, 2};
 static const struct tb_family *const families[NFAM] = {&tb_npipe, &tb_raw};
 
 /* Figures by case, family, round and value; measurements that failed. */
-static double results[2][NFAM][MAX_ROUNDS][NVAL];
-static int failed[2][NFAM];
+static double results[NCASES][NFAM][MAX_ROUNDS][NVAL];
+static int failed[NCASES][NFAM];
 
 /* ---- the work per message ----------------------------------------------- */
 
