@@ -178,11 +178,12 @@ static void *start(const char *name, int nthreads, char *addr, size_t len) {
   return sv;
 }
 
-static int stop(void *server) {
+static int stop(void *server, int *echoes) {
   struct server *sv = server;
   int i, rc;
 
   tb_threads_stop(&sv->th);
+  *echoes = bh_load(&sv->th.echoes);
   rc = bh_load(&sv->th.errors) == 0 ? 0 : -1;
   for (i = 0; i < sv->nconns && i < TB_CONNS * 2; i++)
     if (sv->conns[i].fd >= 0)

@@ -233,11 +233,12 @@ static void *start(const char *name, int nthreads, char *addr, size_t len) {
   return sv;
 }
 
-static int stop(void *server) {
+static int stop(void *server, int *echoes) {
   struct server *sv = server;
   int rc = 0;
 
   tb_threads_stop(&sv->th);
+  *echoes = bh_load(&sv->th.echoes);
   if (bh_load(&sv->th.errors) != 0)
     rc = -1;
   server_free(sv);

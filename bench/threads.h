@@ -38,9 +38,9 @@ struct tb_family {
    * and writes the address the clients connect to (an np_connect
    * address) into addr.  Returns the server, or NULL after a message. */
   void *(*start)(const char *name, int nthreads, char *addr, size_t len);
-  /* Stops the threads and frees everything.  Returns 0, or -1 when a
-   * thread met an error. */
-  int (*stop)(void *server);
+  /* Stops the threads, stores the messages they echoed in *echoes and
+   * frees everything.  Returns 0, or -1 when a thread met an error. */
+  int (*stop)(void *server, int *echoes);
 };
 
 extern const struct tb_family tb_npipe;
