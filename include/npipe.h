@@ -139,8 +139,9 @@ typedef struct np_options {
 
 /* Also accept the uid in np_options.allow_uid (POSIX). */
 #define NP_OPT_ALLOW_UID 0x20u
-/* connect: serve from a server of any user (POSIX; by default the server
- * must be the current user or root). */
+/* connect: accept a server of any user (by default it must be the
+ * current user, or root on POSIX, or SYSTEM or Administrators on
+ * Windows; see np_options(3)). */
 #define NP_OPT_ANY_SERVER 0x40u
 
 /* The poller. */

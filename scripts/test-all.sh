@@ -3,7 +3,8 @@
 #   native    POSIX backend: make check, then make distcheck
 #   windows   the mingw-w64 build under Wine (IOCP backend)
 #   memcheck  the native suites under ASan + UBSan and under valgrind
-#             memcheck (scripts/test-memcheck.sh)
+#             memcheck, and the threaded ones under ThreadSanitizer
+#             (scripts/test-memcheck.sh)
 #   fuzz      the libFuzzer harnesses, a bounded run each (scripts/fuzz.sh)
 # Usage: scripts/test-all.sh [PART...]   (default: all four)
 # Prints each part's time, and a summary at the end.
@@ -77,7 +78,7 @@ windows() {
 }
 
 memcheck() {
-  scripts/test-memcheck.sh asan valgrind
+  scripts/test-memcheck.sh asan valgrind tsan
 }
 
 fuzz() {

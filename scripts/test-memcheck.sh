@@ -8,13 +8,23 @@
 #             under valgrind memcheck, without fork (CK_FORK=no) so that
 #             valgrind sees the tests themselves: no error and no definite
 #             or indirect leak allowed.
-# Usage: scripts/test-memcheck.sh [asan] [valgrind]   (default: both)
-# Build directories can be moved with NP_ASAN_DIR and NP_VALGRIND_DIR.
+#   tsan      configure _build/tsan with -fsanitize=thread and run the
+#             suites whose tests run threads (many threads on one poller,
+#             clients on threads of their own): no data race, no lock
+#             order inversion allowed.
+# Usage: scripts/test-memcheck.sh [asan] [valgrind] [tsan]
+#        (default: all three)
+# Build directories can be moved with NP_ASAN_DIR, NP_VALGRIND_DIR and
+# NP_TSAN_DIR.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-what=${*:-asan valgrind}
+what=${*:-asan valgrind tsan}
 asan_dir=${NP_ASAN_DIR:-_build/asan}
+tsan_dir=${NP_TSAN_DIR:-_build/tsan}
+# The suites with threads of their own.
+tsan_tests="tests/check_threads tests/check_pipe tests/check_badinput"
+
 vg_dir=${NP_VALGRIND_DIR:-_build/valgrind}
 # One test program under valgrind: far slower than natively.
 vg_timeout=${NP_VALGRIND_TIMEOUT:-1800}
@@ -87,6 +97,25 @@ valgrind_run() {
   return $failed
 }
 
+tsan() {
+  echo "=== ThreadSanitizer: $tsan_tests in $tsan_dir"
+  configure_in "$tsan_dir" CFLAGS="-g -O1 -fsanitize=thread" \
+    LDFLAGS="-fsanitize=thread"
+  # shellcheck disable=SC2086
+  make -C "$tsan_dir" -j2 $tsan_tests >/dev/null
+  status=0
+  # shellcheck disable=SC2086
+  TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1} \
+    make -s -C "$tsan_dir" check TESTS="$tsan_tests" \
+    >"$tsan_dir/check.out" 2>&1 || status=1
+  for t in $tsan_tests; do
+    log="$tsan_dir/$t.log"
+    echo "$(sed -n 's/^:test-result: //p' "$tsan_dir/$t.trs" 2>/dev/null |
+      head -1): $t $(grep -h -E '^[0-9]+%: Checks' "$log" 2>/dev/null || true)"
+  done
+  [ "$status" -eq 0 ] || { cat "$tsan_dir/test-suite.log"; return 1; }
+}
+
 # Every part runs, even after one failed, so that one run shows all.
 failed_parts=""
 for w in $what; do
@@ -94,7 +123,8 @@ for w in $what; do
   case $w in
   asan) asan || failed_parts="$failed_parts $w" ;;
   valgrind) valgrind_run || failed_parts="$failed_parts $w" ;;
-  *) echo "usage: $0 [asan] [valgrind]" >&2; exit 2 ;;
+  tsan) tsan || failed_parts="$failed_parts $w" ;;
+  *) echo "usage: $0 [asan] [valgrind] [tsan]" >&2; exit 2 ;;
   esac
   echo "=== $w: $(($(date +%s) - part_start)) s"
 done

@@ -64,6 +64,11 @@ static int fn_create_pipe, fn_create_file, fn_connect_pipe; /* seam ids */
 static int fn_dequeue; /* GetQueuedCompletionStatusEx */
 static int ndequeues;
 static int fn_sleep, fn_wait_pipe; /* Sleep, WaitNamedPipeW */
+static int fn_security_info; /* GetSecurityInfo */
+/* When set, the owner that GetSecurityInfo reads is turned into another
+ * user's: the last part of the SID changes, as a squatter's would. */
+static int foreign_owner;
+static int owner_reads; /* GetSecurityInfo calls that read an owner */
 static int nsleeps;                /* calls of either on this thread */
 static DWORD main_thread;
 /* When set, an open on another thread (a worker's) waits for it. */
@@ -154,6 +159,14 @@ static long recorder(struct np__seam_call *c, int after, void *ctx) {
     connect_errs[nconnects++] = c->result ? 0 : (DWORD)c->err;
   if (c->fn == fn_dequeue && !after)
     ndequeues++;
+  if (c->fn == fn_security_info && after && c->result == ERROR_SUCCESS &&
+      (c->arg[2] & OWNER_SECURITY_INFORMATION)) {
+    PSID owner = *(PSID *)c->arg[3];
+
+    owner_reads++;
+    if (foreign_owner && owner != NULL)
+      (*GetSidSubAuthority(owner, *GetSidSubAuthorityCount(owner) - 1)) += 7;
+  }
   if ((c->fn == fn_sleep || c->fn == fn_wait_pipe) && !after &&
       GetCurrentThreadId() == main_thread)
     nsleeps++;
@@ -165,6 +178,8 @@ static void reset_records(void) {
   early_mode = EARLY_NONE;
   fail_create_on = -1;
   fake_host = NULL;
+  foreign_owner = 0;
+  owner_reads = 0;
 }
 
 /* ---- fixture and small helpers ---------------------------------------- */
@@ -180,6 +195,8 @@ static void setup(void) {
   fn_dequeue = np__seam_fn_id("GetQueuedCompletionStatusEx");
   fn_sleep = np__seam_fn_id("Sleep");
   fn_wait_pipe = np__seam_fn_id("WaitNamedPipeW");
+  fn_security_info = np__seam_fn_id("GetSecurityInfo");
+  ck_assert_int_ge(fn_security_info, 0);
   main_thread = GetCurrentThreadId();
   ck_assert_int_ge(fn_dequeue, 0);
   ck_assert_int_ge(fn_sleep, 0);
@@ -578,16 +595,14 @@ static void check_default_sd(HANDLE h) {
   ck_assert(GetSecurityDescriptorControl(sd, &control, &revision));
   ck_assert(control & SE_DACL_PROTECTED);
   ck_assert_ptr_nonnull(dacl);
-  ck_assert_uint_eq(dacl->AceCount, 3);
+  /* SYSTEM and the token's user, nothing else, and no deny entry: an
+   * OpenSSH session is a network logon of the same user. */
+  ck_assert_uint_eq(dacl->AceCount, 2);
   ace = ace_at(dacl, 0);
-  ck_assert_uint_eq(ace->Header.AceType, ACCESS_DENIED_ACE_TYPE);
-  ck_assert(IsWellKnownSid((PSID)&ace->SidStart, WinNetworkSid));
-  ck_assert(mask_is_all(ace->Mask));
-  ace = ace_at(dacl, 1);
   ck_assert_uint_eq(ace->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
   ck_assert(IsWellKnownSid((PSID)&ace->SidStart, WinLocalSystemSid));
   ck_assert(mask_is_all(ace->Mask));
-  ace = ace_at(dacl, 2);
+  ace = ace_at(dacl, 1);
   ck_assert_uint_eq(ace->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
   ck_assert(EqualSid((PSID)&ace->SidStart, me));
   ck_assert(mask_is_all(ace->Mask));
@@ -646,6 +661,127 @@ START_TEST(test_pipe_win_custom_descriptor_applied) {
   ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
   s = accept_one(l, TOK_S, 0);
   np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* A custom descriptor that grants write access to other users: they
+ * keep it, minus the right to create instances of the name (with which
+ * they could take the real server's clients); SYSTEM, OWNER RIGHTS and
+ * the server's user keep everything.  Read back from the instance. */
+START_TEST(test_pipe_win_custom_descriptor_strips_create_instance) {
+  const ACCESS_MASK rw = (FILE_GENERIC_READ | FILE_GENERIC_WRITE) &
+                         ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE;
+  np_listener *l;
+  np_stream *c, *s;
+  np_options o;
+  PACL dacl = NULL;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  PSID me = user_sid();
+  char sddl[400], *text;
+  int i;
+
+  ck_assert(ConvertSidToStringSidA(me, &text));
+  snprintf(sddl, sizeof(sddl),
+           "D:P(A;;GA;;;SY)(A;;GA;;;%s)(A;;GA;;;OW)(A;;GRGW;;;IU)"
+           "(A;;FA;;;BU)(A;;0x12019f;;;AU)(D;;GA;;;BG)",
+           text);
+  LocalFree(text);
+  memset(&o, 0, sizeof(o));
+  o.sddl = sddl;
+  o.backlog = 2;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  s = accept_one(l, TOK_S, 0);
+  for (i = 0; i < npcalls; i++) {
+    ck_assert_uint_eq(GetSecurityInfo(pcalls[i].handle, SE_KERNEL_OBJECT,
+                                      DACL_SECURITY_INFORMATION, NULL, NULL,
+                                      &dacl, NULL, &sd),
+                      ERROR_SUCCESS);
+    ck_assert_uint_eq(dacl->AceCount, 7);
+    ck_assert(mask_is_all(ace_at(dacl, 0)->Mask));
+    ck_assert(mask_is_all(ace_at(dacl, 1)->Mask));
+    ck_assert(mask_is_all(ace_at(dacl, 2)->Mask));
+    ck_assert_uint_eq(ace_at(dacl, 3)->Mask, rw);
+    ck_assert_uint_eq(ace_at(dacl, 4)->Mask,
+                      FILE_ALL_ACCESS & ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE);
+    ck_assert_uint_eq(ace_at(dacl, 5)->Mask, 0x12019bu);
+    /* A deny entry is left as it is. */
+    ck_assert_uint_eq(ace_at(dacl, 6)->Header.AceType, ACCESS_DENIED_ACE_TYPE);
+    ck_assert(mask_is_all(ace_at(dacl, 6)->Mask));
+    LocalFree(sd);
+  }
+  free(me);
+  np_close(s);
+  np_close(c);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
+/* With an owner named, that owner keeps the right and the token's
+ * default owner does not stand in for it. */
+START_TEST(test_pipe_win_named_owner_keeps_create_instance) {
+  PSECURITY_DESCRIPTOR sd = NULL;
+  BOOL present, defaulted;
+  PACL dacl;
+
+  ck_assert_int_eq(
+      np__security_new("O:BAD:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GW;;;BU)", &sd),
+      0);
+  ck_assert(GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted));
+  ck_assert_uint_eq(ace_at(dacl, 1)->Mask, GENERIC_ALL);
+  ck_assert_uint_eq(ace_at(dacl, 2)->Mask,
+                    FILE_GENERIC_WRITE &
+                        ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE);
+  np__security_free(sd);
+}
+END_TEST
+
+/* A client refuses a server that another user runs (pipe squatting):
+ * NP_EACCES and nothing left open, at once or after a wait; the owner
+ * is read from the instance, and under Wine, where every process is one
+ * user, the seam turns it into another user's.  NP_OPT_ANY_SERVER lets
+ * it through. */
+START_TEST(test_pipe_win_client_refuses_foreign_server) {
+  np_listener *l;
+  np_stream *c = (np_stream *)&c, *s;
+  np_options o;
+  uint64_t t;
+
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  /* The real owner passes. */
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
+  ck_assert_int_eq(owner_reads, 1);
+  s = accept_one(l, TOK_S, 0);
+  np_close(s);
+  np_close(c);
+  foreign_owner = 1;
+  ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), NP_EACCES);
+  ck_assert_ptr_null(c);
+  ck_assert_int_eq(owner_reads, 2);
+  /* The refused open left no handle: the instance serves the next. */
+  memset(&o, 0, sizeof(o));
+  o.flags = NP_OPT_ANY_SERVER;
+  ck_assert_int_eq(np_connect(poll_, name_, &o, TOK_C, 0, &c), 0);
+  ck_assert_int_eq(owner_reads, 2); /* not even asked */
+  s = accept_one(l, TOK_S, 0);
+  np_close(s);
+  np_close(c);
+  /* A client that waits for the name is refused when it opens it. */
+  np_listener_close(l);
+  o.flags = NP_OPT_WAIT_ABSENT;
+  o.timeout_ms = 5000;
+  ck_assert_int_eq(
+      np_connect(poll_, name_, &o, TOK_C, NP_WRITABLE | NP_ONESHOT, &c), 0);
+  ck_assert_int_eq(np_listen(poll_, name_, NULL, TOK_L, &l), 0);
+  t = npt_now_ms();
+  ck_assert_uint_eq(npt_wait_token(poll_, TOK_C, NP_ERR, WAIT_MS),
+                    NP_WRITABLE | NP_ERR);
+  ck_assert_uint_lt(npt_now_ms() - t, WAIT_MS);
+  ck_assert_int_eq(np_stream_error(c), NP_EACCES);
   np_close(c);
   np_listener_close(l);
   free_poll_no_leak();
@@ -2181,5 +2317,8 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_lasting_shortage_fails);
   tcase_add_test(tc, test_pipe_win_close_during_retry_delivers);
   tcase_add_test(tc, test_pipe_win_move_completion_port);
+  tcase_add_test(tc, test_pipe_win_custom_descriptor_strips_create_instance);
+  tcase_add_test(tc, test_pipe_win_named_owner_keeps_create_instance);
+  tcase_add_test(tc, test_pipe_win_client_refuses_foreign_server);
   return npt_run(su);
 }

@@ -201,7 +201,10 @@ static int pipe_path(const char *name, int create, char *path) {
       return err;
     remember(dir, &st);
   }
-  snprintf(path, NP__SUN_PATH_MAX, "%s/%s", dir, name);
+  /* The lengths were checked above. */
+  memcpy(path, dir, strlen(dir));
+  path[strlen(dir)] = '/';
+  memcpy(path + strlen(dir) + 1, name, strlen(name) + 1);
   return 0;
 }
 

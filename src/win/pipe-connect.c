@@ -59,6 +59,12 @@ static int may_wait(uint32_t flags, int *seen_busy, DWORD err) {
 
 /* Message mode is the client's choice; it fails
  * (ERROR_INVALID_PARAMETER) when the server is in byte mode. */
+/* Who serves the name, unless NP_OPT_ANY_SERVER: see
+ * np__security_vet_server. */
+static int vet_server(HANDLE h, uint32_t flags) {
+  return (flags & NP_OPT_ANY_SERVER) ? 0 : np__security_vet_server(h);
+}
+
 static int set_read_mode(HANDLE h, uint32_t flags) {
   DWORD mode = PIPE_READMODE_MESSAGE;
 
@@ -96,8 +102,10 @@ static void failed(struct np__dial *d, int err) {
 static void opened(struct np__dial *d, HANDLE h) {
   struct np__pipe *p = d->pipe;
   int shut = d->shut;
-  int err = set_read_mode(h, d->flags);
+  int err = vet_server(h, d->flags);
 
+  if (err == 0)
+    err = set_read_mode(h, d->flags);
   if (err == 0)
     err = np__pipe_attach(p, h);
   if (err != 0) {
@@ -264,8 +272,10 @@ static int dial_new(np_poll *poll, wchar_t *path, const struct np__opts *o,
 static int open_now(np_poll *poll, HANDLE h, const struct np__opts *o,
                     uint64_t token, uint32_t interest, np_stream **out) {
   struct np__pipe *p;
-  int err = set_read_mode(h, o->flags);
+  int err = vet_server(h, o->flags);
 
+  if (err == 0)
+    err = set_read_mode(h, o->flags);
   if (err == 0)
     err = np__pipe_new(poll, h, o->flags, o->write_limit, 0, &p);
   if (err != 0) {

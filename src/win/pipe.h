@@ -48,6 +48,10 @@ int np__sddl_check(const char *sddl);
  * already have passed np__sddl_check.  *out is freed with
  * np__security_free.  Returns 0 or NP_E*. */
 int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out);
+/* The client's check of a freshly opened pipe h: 0 when the instance is
+ * owned by this process's user, LocalSystem or Administrators, NP_EACCES
+ * for anyone else (a squatter), or NP_E* when it cannot be read. */
+int np__security_vet_server(HANDLE h);
 void np__security_free(PSECURITY_DESCRIPTOR sd);
 
 /* ---- the pipe object (pipe-object.c) ----------------------------------- */

@@ -21,6 +21,7 @@ enum {
   FN_ConvertStringSecurityDescriptorToSecurityDescriptorW,
   FN_ConvertSidToStringSidW,
   FN_LocalFree,
+  FN_GetSecurityInfo,
   FN_NtDeviceIoControlFile,
   FN_Sleep,
   FN_TOTAL_
@@ -43,6 +44,7 @@ const struct np__seam_fn np__seam_fns[] = {
      ERROR_NOT_ENOUGH_MEMORY},
     {"ConvertSidToStringSidW", NP__MEM, ERROR_NOT_ENOUGH_MEMORY},
     {"LocalFree", NP__SEAM_NOFAIL, 0},
+    {"GetSecurityInfo", NP__MEM | NP__H, ERROR_NOT_ENOUGH_MEMORY},
     {"NtDeviceIoControlFile", NP__MEM | NP__H, ERROR_NOT_ENOUGH_MEMORY},
     {"Sleep", NP__SEAM_NOFAIL, 0}};
 const int np__seam_fn_total = FN_TOTAL_;
@@ -249,6 +251,29 @@ HLOCAL WINAPI np__seam_LocalFree(HLOCAL p) {
     np__seam_count_alloc(-1);
   r = LocalFree(p);
   np__seam_leave(&c, (intptr_t)r, 0, 0);
+  return r;
+}
+
+/* GetSecurityInfo returns its error; the descriptor it hands out is
+ * given back by LocalFree.  An observer may rewrite what it returned
+ * (a test plays a server of another user so). */
+DWORD WINAPI np__seam_GetSecurityInfo(HANDLE h, SE_OBJECT_TYPE type,
+                                      SECURITY_INFORMATION what, PSID *owner,
+                                      PSID *group, PACL *dacl, PACL *sacl,
+                                      PSECURITY_DESCRIPTOR *sd) {
+  const uintptr_t a[] = {NP__U8(h, type, what, owner, group, dacl, sacl, sd)};
+  struct np__seam_call c;
+  long inj = np__seam_enter(&c, FN_GetSecurityInfo, a, 8);
+  DWORD r;
+
+  if (inj != 0) {
+    np__seam_leave(&c, inj, inj, 1);
+    return (DWORD)inj;
+  }
+  r = GetSecurityInfo(h, type, what, owner, group, dacl, sacl, sd);
+  if (r == ERROR_SUCCESS && sd != NULL)
+    np__seam_count_alloc(1);
+  np__seam_leave(&c, (intptr_t)r, (long)r, 0);
   return r;
 }
 

@@ -19,6 +19,7 @@
 #include <windows.h>
 #include <winternl.h>
 #include <sddl.h>
+#include <aclapi.h>
 #include <stdlib.h>
 
 #if defined(NP_SEAM)
@@ -165,6 +166,10 @@ BOOL WINAPI np__seam_ConvertStringSecurityDescriptorToSecurityDescriptorW(
     LPCWSTR s, DWORD rev, PSECURITY_DESCRIPTOR *sd, PULONG n);
 BOOL WINAPI np__seam_ConvertSidToStringSidW(PSID sid, LPWSTR *s);
 HLOCAL WINAPI np__seam_LocalFree(HLOCAL p);
+DWORD WINAPI np__seam_GetSecurityInfo(HANDLE h, SE_OBJECT_TYPE type,
+                                      SECURITY_INFORMATION what, PSID *owner,
+                                      PSID *group, PACL *dacl, PACL *sacl,
+                                      PSECURITY_DESCRIPTOR *sd);
 NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
                                               PIO_APC_ROUTINE apc, PVOID ctx,
                                               PIO_STATUS_BLOCK io, ULONG code,
@@ -225,6 +230,7 @@ NTSTATUS NTAPI np__seam_NtDeviceIoControlFile(HANDLE h, HANDLE ev,
 #define ConvertSidToStringSidW(...)                                           \
   NP__SEAM_CALL(ConvertSidToStringSidW, __VA_ARGS__)
 #define LocalFree(...) NP__SEAM_CALL(LocalFree, __VA_ARGS__)
+#define GetSecurityInfo(...) NP__SEAM_CALL(GetSecurityInfo, __VA_ARGS__)
 #define NtDeviceIoControlFile(...)                                            \
   NP__SEAM_CALL(NtDeviceIoControlFile, __VA_ARGS__)
 #endif

@@ -1,14 +1,21 @@
 /*
  * The security descriptor every pipe instance is created with: by
- * default the current user and SYSTEM only, the network explicitly
- * denied, the DACL protected from inheritance, owned by the current
- * user; or the caller's SDDL once np__sddl_check accepted it.
+ * default the current user (the token's user, never its default owner,
+ * which is Administrators in an elevated process) and SYSTEM only, the
+ * DACL protected from inheritance, owned by that user; or the caller's
+ * SDDL once np__sddl_check accepted it, with the right to create
+ * instances taken from everyone but the server's own identities.
+ *
+ * No deny entry for network logons: OpenSSH sessions are network logons
+ * of the same user, and remote clients are refused by
+ * PIPE_REJECT_REMOTE_CLIENTS already.
  */
 #include "config.h"
 
 #include <winsock2.h>
 #include <windows.h>
-/* sddl.h needs windows.h first. */
+/* sddl.h and aclapi.h need windows.h first. */
+#include <aclapi.h>
 #include <sddl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,26 +24,45 @@
 
 #define SID_TEXT_MAX 192
 
-/* Writes the current process user's SID as text into buf.  Returns 0 or
- * NP_E*. */
-static int user_sid_text(wchar_t *buf, size_t cap) {
-  HANDLE token;
+/* The process token's user and default owner SIDs. */
+struct self {
   union {
     TOKEN_USER user;
     unsigned char bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-  } info;
+  } user;
+  union {
+    TOKEN_OWNER owner;
+    unsigned char bytes[sizeof(TOKEN_OWNER) + SECURITY_MAX_SID_SIZE];
+  } owner;
+};
+
+static int read_self(struct self *me) {
+  HANDLE token;
   DWORD len;
-  wchar_t *text;
   int err = 0;
 
   if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
     return np__error_from_win32(GetLastError());
-  if (!GetTokenInformation(token, TokenUser, &info, sizeof(info), &len) ||
-      !ConvertSidToStringSidW(info.user.User.Sid, &text))
+  if (!GetTokenInformation(token, TokenUser, &me->user, sizeof(me->user),
+                           &len) ||
+      !GetTokenInformation(token, TokenOwner, &me->owner, sizeof(me->owner),
+                           &len))
     err = np__error_from_win32(GetLastError());
   CloseHandle(token);
+  return err;
+}
+
+/* Writes the current process user's SID as text into buf.  Returns 0 or
+ * NP_E*. */
+static int user_sid_text(wchar_t *buf, size_t cap) {
+  struct self me;
+  wchar_t *text;
+  int err = read_self(&me);
+
   if (err != 0)
     return err;
+  if (!ConvertSidToStringSidW(me.user.user.User.Sid, &text))
+    return np__error_from_win32(GetLastError());
   if (wcslen(text) >= cap)
     err = NP_ENAMETOOLONG;
   else
@@ -56,7 +82,7 @@ static int default_sddl(wchar_t *buf, size_t cap) {
     return NP_ENAMETOOLONG;
   wcscpy(buf, L"O:");
   wcscat(buf, sid);
-  wcscat(buf, L"D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;");
+  wcscat(buf, L"D:P(A;;GA;;;SY)(A;;GA;;;");
   wcscat(buf, sid);
   wcscat(buf, L")");
   return 0;
@@ -99,6 +125,51 @@ static int check_parsed(PSECURITY_DESCRIPTOR sd) {
   return 0;
 }
 
+/* Non-zero when sid is one of the server's own identities, which keep
+ * the right to create instances: SYSTEM, OWNER RIGHTS, the descriptor's
+ * owner (the token's default owner when it names none) and the token's
+ * user. */
+static int keeps_create_right(PSID sid, PSID owner, const struct self *me) {
+  return IsWellKnownSid(sid, WinLocalSystemSid) ||
+         IsWellKnownSid(sid, WinCreatorOwnerRightsSid) ||
+         EqualSid(sid, owner != NULL ? owner : me->owner.owner.Owner) ||
+         EqualSid(sid, me->user.user.User.Sid);
+}
+
+/* FILE_CREATE_PIPE_INSTANCE (FILE_APPEND_DATA, part of GENERIC_WRITE and
+ * GENERIC_ALL) lets its holder create instances of the name, and so take
+ * clients meant for the real server: every allow entry for anyone else
+ * loses it.  Generic bits are mapped first, as the system maps them when
+ * it stores the descriptor, so that the right cannot hide in them. */
+static int strip_create_right(PSECURITY_DESCRIPTOR sd) {
+  GENERIC_MAPPING file_map = {FILE_GENERIC_READ, FILE_GENERIC_WRITE,
+                              FILE_GENERIC_EXECUTE, FILE_ALL_ACCESS};
+  BOOL present, defaulted;
+  PSID owner = NULL;
+  PACL dacl;
+  struct self me;
+  DWORD i;
+  int err = read_self(&me);
+
+  if (err != 0)
+    return err;
+  if (!GetSecurityDescriptorOwner(sd, &owner, &defaulted) ||
+      !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted))
+    return np__error_from_win32(GetLastError());
+  for (i = 0; present && dacl != NULL && i < dacl->AceCount; i++) {
+    ACCESS_ALLOWED_ACE *ace;
+
+    if (!GetAce(dacl, i, (void **)&ace))
+      return np__error_from_win32(GetLastError());
+    if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE ||
+        keeps_create_right((PSID)&ace->SidStart, owner, &me))
+      continue;
+    MapGenericMask(&ace->Mask, &file_map);
+    ace->Mask &= ~(ACCESS_MASK)FILE_CREATE_PIPE_INSTANCE;
+  }
+  return 0;
+}
+
 /* Parses a UTF-8 SDDL string (already checked) into a descriptor. */
 static int parse_custom(const char *sddl, PSECURITY_DESCRIPTOR *out) {
   int n =
@@ -115,7 +186,8 @@ static int parse_custom(const char *sddl, PSECURITY_DESCRIPTOR *out) {
   if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(
           wide, SDDL_REVISION_1, out, NULL)) {
     err = GetLastError() == ERROR_NOT_ENOUGH_MEMORY ? NP_ENOMEM : NP_EINVAL;
-  } else if ((err = check_parsed(*out)) != 0) {
+  } else if ((err = check_parsed(*out)) != 0 ||
+             (err = strip_create_right(*out)) != 0) {
     LocalFree(*out);
     *out = NULL;
   }
@@ -136,6 +208,33 @@ int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out) {
           text, SDDL_REVISION_1, out, NULL))
     return np__error_from_win32(GetLastError());
   return 0;
+}
+
+int np__security_vet_server(HANDLE h) {
+  PSECURITY_DESCRIPTOR sd = NULL;
+  PSID owner = NULL;
+  struct self me;
+  DWORD e;
+  int err = read_self(&me);
+
+  if (err != 0)
+    return err;
+  e = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
+                      NULL, NULL, NULL, &sd);
+  if (e != ERROR_SUCCESS)
+    return np__error_from_win32(e);
+  /* The instance's owner is who created it: this user, LocalSystem,
+   * Administrators (an elevated process's default owner), or whatever
+   * this process would itself stamp on what it creates (its token's
+   * default owner: Wine's is a group, Domain Users). */
+  if (owner == NULL ||
+      !(EqualSid(owner, me.user.user.User.Sid) ||
+        EqualSid(owner, me.owner.owner.Owner) ||
+        IsWellKnownSid(owner, WinLocalSystemSid) ||
+        IsWellKnownSid(owner, WinBuiltinAdministratorsSid)))
+    err = NP_EACCES;
+  LocalFree(sd);
+  return err;
 }
 
 void np__security_free(PSECURITY_DESCRIPTOR sd) {
