@@ -71,6 +71,14 @@ void bh_process_memory(int64_t *committed, int64_t *resident) {
   fclose(f);
 }
 
+double bh_cpu_time(void) {
+  struct timespec ts;
+
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+    return bh_nan();
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 long bh_raise_nofile(void) {
   struct rlimit rl;
 
@@ -165,25 +173,19 @@ void bh__lower_priority(void) {
     fprintf(stderr, "bench: could not lower the spinner's priority\n");
 }
 
-int bh_child_run(const char *family, double *values, int n) {
+int bh_self_run(const char *const *args, double *values, int n) {
   static char out[4096];
-  char ends[32], secs[32];
-  char *argv[] = {"/proc/self/exe",
-                  "--child",
-                  (char *)family,
-                  "--ends",
-                  ends,
-                  "--seconds",
-                  secs,
-                  NULL};
+  char *argv[16];
   posix_spawn_file_actions_t fa;
   size_t total = 0;
   ssize_t got;
-  int fds[2], status, rc;
+  int fds[2], status, rc, k;
   pid_t pid;
 
-  snprintf(ends, sizeof(ends), "%d", bh_cfg.ends);
-  snprintf(secs, sizeof(secs), "%g", bh_cfg.round_s);
+  argv[0] = "/proc/self/exe";
+  for (k = 0; args[k] != NULL && k + 2 < 16; k++)
+    argv[k + 1] = (char *)args[k];
+  argv[k + 1] = NULL;
   if (pipe(fds) < 0)
     return -1;
   posix_spawn_file_actions_init(&fa);
@@ -204,4 +206,14 @@ int bh_child_run(const char *family, double *values, int n) {
   close(fds[0]);
   waitpid(pid, &status, 0);
   return bh__child_parse(out, values, n);
+}
+
+int bh_child_run(const char *family, double *values, int n) {
+  char ends[32], secs[32];
+  const char *args[] = {"--child",   family, "--ends", ends,
+                        "--seconds", secs,   NULL};
+
+  snprintf(ends, sizeof(ends), "%d", bh_cfg.ends);
+  snprintf(secs, sizeof(secs), "%g", bh_cfg.round_s);
+  return bh_self_run(args, values, n);
 }

@@ -59,6 +59,20 @@ void bh_process_memory(int64_t *committed, int64_t *resident) {
   *resident = (int64_t)pmc.WorkingSetSize;
 }
 
+double bh_cpu_time(void) {
+  FILETIME created, exited, kernel, user;
+  ULARGE_INTEGER k, u;
+
+  if (!GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user))
+    return bh_nan();
+  k.LowPart = kernel.dwLowDateTime;
+  k.HighPart = kernel.dwHighDateTime;
+  u.LowPart = user.dwLowDateTime;
+  u.HighPart = user.dwHighDateTime;
+  /* FILETIME counts 100 ns units. */
+  return (double)(k.QuadPart + u.QuadPart) * 1e-7;
+}
+
 long bh_raise_nofile(void) { return -1; }
 
 const char *bh_private_dir(void) { return NULL; }
@@ -110,20 +124,25 @@ void bh__lower_priority(void) {
   SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_IDLE);
 }
 
-/* Starts the child with its stdout on a pipe; returns the read end, or
- * NULL. */
-static HANDLE spawn_child(const char *family, PROCESS_INFORMATION *pi) {
+/* Starts this program again with args and its stdout on a pipe; returns
+ * the read end, or NULL. */
+static HANDLE spawn_self(const char *const *args, PROCESS_INFORMATION *pi) {
   SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, TRUE};
-  char exe[MAX_PATH], cmd[MAX_PATH + 160];
+  char exe[MAX_PATH], cmd[MAX_PATH + 512];
   STARTUPINFOA si;
   HANDLE rd, wr;
+  size_t len;
+  int k;
 
   if (GetModuleFileNameA(NULL, exe, sizeof(exe)) == 0 ||
       !CreatePipe(&rd, &wr, &sa, 0))
     return NULL;
   SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0);
-  snprintf(cmd, sizeof(cmd), "\"%s\" --child %s --ends %d --seconds %g", exe,
-           family, bh_cfg.ends, bh_cfg.round_s);
+  snprintf(cmd, sizeof(cmd), "\"%s\"", exe);
+  for (k = 0; args[k] != NULL; k++) {
+    len = strlen(cmd);
+    snprintf(cmd + len, sizeof(cmd) - len, " \"%s\"", args[k]);
+  }
   memset(&si, 0, sizeof(si));
   si.cb = sizeof(si);
   si.dwFlags = STARTF_USESTDHANDLES;
@@ -139,11 +158,11 @@ static HANDLE spawn_child(const char *family, PROCESS_INFORMATION *pi) {
   return rd;
 }
 
-int bh_child_run(const char *family, double *values, int n) {
+int bh_self_run(const char *const *args, double *values, int n) {
   static char out[4096];
   PROCESS_INFORMATION pi;
   DWORD got, total = 0;
-  HANDLE rd = spawn_child(family, &pi);
+  HANDLE rd = spawn_self(args, &pi);
 
   if (rd == NULL)
     return -1;
@@ -158,4 +177,14 @@ int bh_child_run(const char *family, double *values, int n) {
   CloseHandle(pi.hProcess);
   CloseHandle(pi.hThread);
   return bh__child_parse(out, values, n);
+}
+
+int bh_child_run(const char *family, double *values, int n) {
+  char ends[32], secs[32];
+  const char *args[] = {"--child",   family, "--ends", ends,
+                        "--seconds", secs,   NULL};
+
+  snprintf(ends, sizeof(ends), "%d", bh_cfg.ends);
+  snprintf(secs, sizeof(secs), "%g", bh_cfg.round_s);
+  return bh_self_run(args, values, n);
 }

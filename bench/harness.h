@@ -41,6 +41,8 @@ int bh_ncpu(void);
  * PagefileUsage on Windows) and resident memory (VmRSS, WorkingSetSize).
  * Either is -1 when unknown. */
 void bh_process_memory(int64_t *committed, int64_t *resident);
+/* CPU seconds (user and system) this process has used, all threads. */
+double bh_cpu_time(void);
 /* Raises the soft limit on open files to the hard limit (POSIX; nothing
  * on Windows).  Returns the limit now in force, or -1 when unlimited or
  * unknown. */
@@ -92,6 +94,10 @@ void bh_watchdog_start(double limit_s);
  * cases would otherwise be reused.  Returns 0, the child's negative
  * error code, or -1. */
 int bh_child_run(const char *family, double *values, int n);
+/* Runs this program again with the arguments args[0..] (a NULL-terminated
+ * list, the program name left out) and reads the "bh-result" line it
+ * prints, as bh_child_run does.  The arguments must not contain quotes. */
+int bh_self_run(const char *const *args, double *values, int n);
 /* Prints the result line bh_child_run reads (NaN prints as "x"). */
 void bh_child_print(int err, const double *values, int n);
 

@@ -112,6 +112,7 @@ run_native() {
   build_native
   cd "$top/_build/native-bench"
   run_prog bench/base-unix ./bench/base-unix
+  run_prog bench/bench-threads ./bench/bench-threads
   if [ -x bench/base-uv ]; then
     run_prog bench/base-uv ./bench/base-uv
   else
@@ -129,6 +130,7 @@ run_wine() {
   np_wine_start
   cd "$top/_build/win-bench"
   run_prog bench/base-win wine bench/base-win.exe
+  run_prog bench/bench-threads wine bench/bench-threads.exe
   np_wine_stop
 }
 
