@@ -813,6 +813,52 @@ START_TEST(test_pipe_win_client_accepts_plain_win32_server) {
 }
 END_TEST
 
+/* A mandatory label in the descriptor admits low-integrity clients on
+ * purpose: the label is read back from the instance.  Wine stores no
+ * label (it has no integrity levels), so there the test only shows that
+ * the descriptor is accepted and applied. */
+START_TEST(test_pipe_win_low_integrity_label_applied) {
+  np_listener *l;
+  np_options o;
+  PACL sacl = NULL;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  char sddl[400], *text;
+  PSID me = user_sid();
+  DWORD e;
+
+  ck_assert(ConvertSidToStringSidA(me, &text));
+  snprintf(sddl, sizeof(sddl),
+           "D:P(A;;GA;;;SY)(A;;GA;;;%s)S:(ML;;NW;;;LW)", text);
+  LocalFree(text);
+  free(me);
+  memset(&o, 0, sizeof(o));
+  o.sddl = sddl;
+  ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
+  e = GetSecurityInfo(pcalls[0].handle, SE_KERNEL_OBJECT,
+                      LABEL_SECURITY_INFORMATION, NULL, NULL, NULL, &sacl,
+                      &sd);
+  if (npt_under_wine() && (e != ERROR_SUCCESS || sacl == NULL ||
+                           sacl->AceCount == 0)) {
+    printf("test_pipe_win_low_integrity_label_applied: Wine keeps no "
+           "mandatory label (GetSecurityInfo: %lu)\n", (unsigned long)e);
+  } else {
+    const SYSTEM_MANDATORY_LABEL_ACE *ace = NULL;
+
+    ck_assert_uint_eq(e, ERROR_SUCCESS);
+    ck_assert_ptr_nonnull(sacl);
+    ck_assert_uint_eq(sacl->AceCount, 1);
+    ck_assert(GetAce(sacl, 0, (void **)&ace));
+    ck_assert_uint_eq(ace->Header.AceType, SYSTEM_MANDATORY_LABEL_ACE_TYPE);
+    ck_assert(IsWellKnownSid((PSID)&ace->SidStart, WinLowLabelSid));
+    ck_assert_uint_eq(ace->Mask, SYSTEM_MANDATORY_LABEL_NO_WRITE_UP);
+  }
+  if (sd != NULL)
+    LocalFree(sd);
+  np_listener_close(l);
+  free_poll_no_leak();
+}
+END_TEST
+
 /* NP_OPT_IMPERSONATE raises the client's SQOS level to impersonation;
  * without it the open says identification (every combination of the
  * other flags is checked in test_pipe_win_create_args_every_option). */
@@ -2372,5 +2418,6 @@ int main(void) {
   tcase_add_test(tc, test_pipe_win_client_refuses_foreign_server);
   tcase_add_test(tc, test_pipe_win_impersonate_flag_sets_sqos);
   tcase_add_test(tc, test_pipe_win_client_accepts_plain_win32_server);
+  tcase_add_test(tc, test_pipe_win_low_integrity_label_applied);
   return npt_run(su);
 }
