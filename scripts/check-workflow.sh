@@ -8,10 +8,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 version=0.6.0
 dir=$top/_build/action-validator
 cli=$dir/node_modules/@action-validator/cli/cli.mjs
-command -v node >/dev/null && command -v npm >/dev/null || {
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "check-workflow.sh: needs node and npm (scripts/install-deps.sh)" >&2
   exit 1
-}
+fi
 if ! grep -qs "\"version\": \"$version\"" \
   "$dir/node_modules/@action-validator/cli/package.json"; then
   mkdir -p "$dir"
