@@ -2,11 +2,11 @@
 # A chain pipe -> TCP -> pipe: pipe-server --forward from pipe:A to a TCP
 # port, pipe-server --forward from that port to pipe:B, and an echo
 # server on pipe:B.  10 MiB go through and come back with the same
-# checksum.  Windows pipes have no byte-mode half-close, so under Wine
-# the pipe sides use message mode.
+# checksum.  Windows pipes have no byte-mode half-close, so on Windows
+# (and under Wine) the pipe sides use message mode.
 . "${srcdir:-.}/tests/tools/lib.sh"
 
-if npt_wine; then
+if npt_windows; then
   mode=--message
 else
   mode=

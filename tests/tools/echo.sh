@@ -28,7 +28,7 @@ echo "ok: message mode round trip, --once exited 0"
 # Standard input or output closed at start (POSIX): the tool must not
 # hand those numbers to its own descriptors (it would read its quit pipe
 # and hang); a closed input reads as empty, a closed output discards.
-if ! npt_wine; then
+if ! npt_windows; then
   for closed in in out; do
     name=$(npt_name "closed$closed")
     npt_start /dev/null "$SERVER" "pipe:$name" --echo --message \
@@ -49,7 +49,7 @@ if ! npt_wine; then
   done
   echo "ok: a client started with stdin or stdout closed ends, exit 0"
 fi
-if npt_wine; then
+if npt_windows; then
   echo "byte mode half-close: not on Windows named pipes (npipe(7))"
 else
   round_trip b

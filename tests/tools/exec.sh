@@ -3,8 +3,8 @@
 # output connected to the client; the command's exit closes the client.
 . "${srcdir:-.}/tests/tools/lib.sh"
 
-if npt_wine; then
-  # Wine's find.exe is a filter: it prints the input lines holding "hello".
+if npt_windows; then
+  # find.exe (Windows' and Wine's) is a filter: it prints the input lines holding "hello".
   filter='find "hello"'
   expected='hello pipe'
   talker='cmd /c echo from the command'

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Programs that npipe did not write talk to the tools: on POSIX, socat
 # and Python's socket module over the Unix socket that pipe:NAME names
-# ($NPIPE_DIR/NAME); under Wine, cmd.exe writing to \\.\pipe\NAME.
+# ($NPIPE_DIR/NAME); on Windows (and under Wine), cmd.exe writing to
+# \\.\pipe\NAME.
 . "${srcdir:-.}/tests/tools/lib.sh"
 
 # Waits for the socket of pipe:$1 to appear.
@@ -14,18 +15,22 @@ wait_socket() {
   done
 }
 
-if npt_wine; then
+if npt_windows; then
+  # MSYS2 would turn cmd's /c into a path: pass arguments as they are.
+  MSYS2_ARG_CONV_EXCL='*'
+  export MSYS2_ARG_CONV_EXCL
   name=$(npt_name cmd)
   npt_start /dev/null "$SERVER" "pipe:$name" --once \
     >"$npt_work/server.out" 2>"$npt_work/server.err"
   server=$npt_last
-  # cmd opens the pipe as a file, and exits 0 even when it finds none
-  # ("File not found."): retry while the server starts.
+  # cmd opens the pipe as a file: retry while the server starts.  Windows'
+  # cmd fails when it finds none; Wine's exits 0 ("File not found.").
   i=0
   while :; do
-    npt_run cmd /c 'echo hi from cmd>\\.\pipe\'"$name" \
-      >"$npt_work/cmd.out" 2>&1
-    grep -q "not found" "$npt_work/cmd.out" || break
+    if npt_run cmd /c 'echo hi from cmd>\\.\pipe\'"$name" \
+      >"$npt_work/cmd.out" 2>&1; then
+      grep -q "not found" "$npt_work/cmd.out" || break
+    fi
     i=$((i + 1))
     [ $i -lt 50 ] || npt_fail "cmd could not write to the pipe"
     sleep 0.2

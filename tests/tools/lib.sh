@@ -1,6 +1,6 @@
 # Sourced by the tool tests: where the tools are, how to run them (through
-# Wine for a Windows build), unique names, bounded waits, and cleanup of
-# every process a test starts.
+# Wine for a cross-built Windows build, directly for a native one), unique
+# names, bounded waits, and cleanup of every process a test starts.
 set -u
 : "${top_builddir:=.}"
 : "${EXEEXT:=}"
@@ -29,9 +29,13 @@ npt_cleanup() {
 trap npt_cleanup EXIT
 trap 'exit 99' HUP INT TERM
 
+# The tools are Windows programs (native, or a cross build under Wine)...
+npt_windows() { [ "$EXEEXT" = .exe ]; }
+# ...run through Wine (what Wine does not do as Windows does).
 npt_wine() { [ -n "$NP_RUNNER" ]; }
 
-# A pipe name unique to this run: pipe names are global per wineserver.
+# A pipe name unique to this run: Windows pipe names are global (per
+# wineserver under Wine).
 npt_name() { echo "npt-$$-$1"; }
 
 npt_fail() {

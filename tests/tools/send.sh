@@ -27,7 +27,7 @@ send() {
 
 send --message
 echo "ok: --send in message mode: 3 MiB back intact, progress at 100%"
-if npt_wine; then
+if npt_windows; then
   echo "byte mode --send: no half-close on Windows named pipes (npipe(7))"
 else
   send

@@ -1,9 +1,10 @@
 #!/bin/sh
 # SIGINT and SIGTERM close the tools cleanly (exit 128 + signal, the
 # socket removed), and a peer that vanishes, even by SIGKILL, never
-# leaves the other side hanging.  POSIX signals: not under Wine.
+# leaves the other side hanging.  POSIX signals: not on Windows.
 . "${srcdir:-.}/tests/tools/lib.sh"
 npt_wine && npt_skip "POSIX signals; Windows console events are not testable under Wine"
+npt_windows && npt_skip "POSIX signals; a native Windows build has none (and no pgrep to find the tool under timeout)"
 
 mkfifo "$npt_work/hold"
 exec 7<>"$npt_work/hold"

@@ -41,7 +41,7 @@ usage_error "--progress needs --send" "$CLIENT" pipe:x --progress
 usage_error "--listen cannot be combined" "$CLIENT" pipe:x \
   --listen pipe:y --half-close
 usage_error "--max-clients needs" "$SERVER" pipe:x --max-clients 3
-if npt_wine; then
+if npt_windows; then
   usage_error "only available on POSIX" "$SERVER" pipe:x --mode 0600
   usage_error "only available on POSIX" "$SERVER" pipe:x --allow-uid 5
 else
