@@ -31,7 +31,7 @@ user=$(tr -d '\r' <"$npt_work/server.err" |
 tr -d '\r' <"$npt_work/client.err" | grep -q "connected, server pid" &&
   tr -d '\r' <"$npt_work/client.err" | grep -qF ", user $user" ||
   npt_fail "the client did not name the server '$user': $(cat "$npt_work/client.err")"
-if ! npt_wine; then
+if ! npt_windows; then
   [ "$user" = "$(id -un)" ] || npt_fail "named '$user', expected '$(id -un)'"
 fi
 echo "ok: both ends name the account at the other end ($user)"
