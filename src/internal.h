@@ -100,6 +100,10 @@ struct np__poll_core {
   np__lock lock;               /* guards everything in and below the poller */
   unsigned os_waiters;   /* threads inside the OS wait, without the lock */
   unsigned char nudged;  /* a nudge is posted and not yet taken */
+  /* Two threads have been in the OS wait at once: from then on each
+   * takes only as many notifications as it can report, and leaves the
+   * rest to the OS to hand to the others. */
+  unsigned char shared;
 };
 
 /* Locks and unlocks core for a public call.  The unlock nudges a thread
@@ -175,9 +179,10 @@ int np__backend_poll_new(np_poll **out);
 /* Releases the OS poller; the core has closed every source already. */
 void np__backend_poll_free(np_poll *poll);
 /* Waits up to timeout_ms (< 0: forever) for OS notifications and
- * dispatches them to sources.  Returns 1 when a wake-up was consumed,
- * 0 otherwise, or a negative NP_E*. */
-int np__backend_poll_os(np_poll *poll, int timeout_ms);
+ * dispatches them to sources, taking at most batch of them (0: as many
+ * as the backend likes).  Returns 1 when a wake-up was consumed, 0
+ * otherwise, or a negative NP_E*. */
+int np__backend_poll_os(np_poll *poll, int timeout_ms, int batch);
 /* Wakes the poller; any thread; coalesces.  Returns 0 or NP_E*. */
 int np__backend_wake(np_poll *poll);
 /* Posts a nudge (np__core_nudge) to the OS wait: one waiting thread

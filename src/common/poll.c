@@ -51,7 +51,8 @@ int np_poll_wait(np_poll *poll, np_event *events, int max_events,
      * that an always-ready source cannot starve the others.  The OS wait
      * ends in time for the earliest timer. */
     int woken = np__backend_poll_os(
-        poll, np__core_has_queued(core) ? 0 : np__timer_wait_ms(core, wait_ms));
+        poll, np__core_has_queued(core) ? 0 : np__timer_wait_ms(core, wait_ms),
+        core->shared ? max_events : 0);
 
     if (woken < 0) {
       n = woken;
@@ -95,8 +96,8 @@ int np_poll_flush(np_poll *poll, int timeout_ms) {
     /* Notifications go to their sources as in a wait, so the ready list
      * keeps what live objects report for the next np_poll_wait; timers
      * run too (a lingering close ends on one). */
-    r = np__backend_poll_os(poll, np__timer_wait_ms(np__poll_core(poll),
-                                                    wait_ms));
+    r = np__backend_poll_os(
+        poll, np__timer_wait_ms(np__poll_core(poll), wait_ms), 0);
     if (r < 0) {
       err = r;
       break;

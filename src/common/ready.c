@@ -15,6 +15,7 @@ void np__core_init(struct np__poll_core *core) {
   np__lock_init(&core->lock);
   core->os_waiters = 0;
   core->nudged = 0;
+  core->shared = 0;
 }
 
 static void ready_push_tail(struct np__poll_core *core,

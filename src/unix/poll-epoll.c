@@ -120,14 +120,15 @@ static void dispatch(np_poll *poll, uint64_t key, uint32_t events) {
     e->w->on_event(e->w, events);
 }
 
-int np__backend_poll_os(np_poll *poll, int timeout_ms) {
+int np__backend_poll_os(np_poll *poll, int timeout_ms, int batch) {
   struct epoll_event evs[EVENT_BATCH];
   int woken = 0;
   int i, n;
 
+  if (batch <= 0 || batch > EVENT_BATCH)
+    batch = EVENT_BATCH;
   np__core_os_wait_begin(&poll->core);
-  n = epoll_wait(poll->epfd, evs, EVENT_BATCH, timeout_ms < 0 ? -1
-                                                              : timeout_ms);
+  n = epoll_wait(poll->epfd, evs, batch, timeout_ms < 0 ? -1 : timeout_ms);
   np__core_os_wait_end(&poll->core);
   if (n < 0)
     return errno == EINTR ? 0 : np__error_from_errno();

@@ -122,7 +122,7 @@ static void drain(np_poll *poll) {
      * would leak everything in flight over one transient error. */
     if (now >= deadline)
       break;
-    (void)np__backend_poll_os(poll, (int)(deadline - now));
+    (void)np__backend_poll_os(poll, (int)(deadline - now), 0);
   }
 }
 
@@ -271,7 +271,7 @@ static void dispatch(np_poll *poll, const OVERLAPPED_ENTRY *e, int *woken) {
   }
 }
 
-int np__backend_poll_os(np_poll *poll, int timeout_ms) {
+int np__backend_poll_os(np_poll *poll, int timeout_ms, int batch) {
   OVERLAPPED_ENTRY entries[ENTRY_BATCH];
   ULONG n = 0, i;
   int woken = 0;
@@ -305,7 +305,9 @@ int np__backend_poll_os(np_poll *poll, int timeout_ms) {
   if (timeout_ms == 0 && poll->ops_in_flight == 0 && !poll->wake_pending)
     return 0;
   np__core_os_wait_begin(&poll->core);
-  if (!GetQueuedCompletionStatusEx(poll->port, entries, ENTRY_BATCH, &n,
+  if (batch <= 0 || batch > ENTRY_BATCH)
+    batch = ENTRY_BATCH;
+  if (!GetQueuedCompletionStatusEx(poll->port, entries, (ULONG)batch, &n,
                                    timeout_ms < 0 ? INFINITE
                                                   : (DWORD)timeout_ms,
                                    FALSE)) {
