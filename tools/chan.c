@@ -327,6 +327,15 @@ int tl_chan_gone(tl_chan *c) {
   return gone;
 }
 
+int tl_chan_output_error(tl_chan *c) {
+  int err;
+
+  tl_lock_take(c->lock);
+  err = c->proc == 0 ? c->out_err : 0;
+  tl_lock_give(c->lock);
+  return err;
+}
+
 void tl_chan_close(tl_chan *c) {
   if (c == NULL)
     return;

@@ -138,10 +138,20 @@ static void finish(struct tl_relay *r, struct tl_dir *d) {
   d->state = TL_DIR_DONE;
 }
 
+/* Standard output (or a file) failed: nobody will read what the other
+ * direction brings either, so the whole relay ends now, and with an
+ * error.  A command's input that closes is not that: the command may
+ * still be writing its output. */
+static int local_output_failed(struct tl_end *e) {
+  return e->chan != NULL && tl_chan_output_error(e->chan) != 0;
+}
+
 static void stop_on_write_error(struct tl_relay *r, struct tl_dir *d,
                                 ptrdiff_t err) {
   d->to->gone = 1;
   fail(r, d->to->out_name, (int)err);
+  if (local_output_failed(d->to))
+    r->broken = 1;
   d->state = TL_DIR_DONE;
 }
 
@@ -159,8 +169,13 @@ static void pump_dir(struct tl_relay *r, struct tl_dir *d) {
     ptrdiff_t n;
 
     if (end_gone(d->to) || d->from->failed) {
-      if (d->off < d->len)
+      /* The output took the bytes and failed to write them later. */
+      if (local_output_failed(d->to)) {
+        fail(r, d->to->out_name, tl_chan_output_error(d->to->chan));
+        r->broken = 1;
+      } else if (d->off < d->len) {
         fail(r, d->to->out_name, NP_EPIPE);
+      }
       d->state = TL_DIR_DONE;
       return;
     }
@@ -219,7 +234,7 @@ int tl_relay_pump(struct tl_relay *r) {
   for (pass = 0; pass < 2 && !r->finished; pass++) {
     for (i = 0; i < r->ndirs; i++)
       pump_dir(r, &r->dirs[i]);
-    r->finished = is_finished(r);
+    r->finished = r->broken || is_finished(r);
   }
   return r->finished;
 }

@@ -186,6 +186,9 @@ int tl_chan_changed(tl_chan *c);
 /* Non-zero once the other side is gone: the child exited, or the output
  * failed. */
 int tl_chan_gone(tl_chan *c);
+/* The error that ended the channel's output when it has no process (it
+ * writes standard output or a file), else 0. */
+int tl_chan_output_error(tl_chan *c);
 /* Stops the channel: kills a child still running; the threads free it
  * when they end.  NULL is ignored. */
 void tl_chan_close(tl_chan *c);
@@ -229,6 +232,7 @@ struct tl_relay {
   unsigned flags;
   int dirty;              /* an event arrived since the last pump */
   int finished;           /* every direction is done */
+  int broken;             /* a local output failed: end at once */
   int error;              /* the first error, or 0 */
   const char *error_name; /* the end that failed */
   uint64_t started_ms;
