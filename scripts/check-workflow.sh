@@ -15,9 +15,16 @@ fi
 if ! grep -qs "\"version\": \"$version\"" \
   "$dir/node_modules/@action-validator/cli/package.json"; then
   mkdir -p "$dir"
-  # The CLI and the validator it imports (a peer dependency), same version.
-  npm install --prefix "$dir" --save-exact --no-audit --no-fund --loglevel=error \
-    "@action-validator/cli@$version" "@action-validator/core@$version" >&2
+  # The CLI and the validator it imports (a peer dependency), same version;
+  # a registry that stumbles gets three tries.
+  tries=0
+  until npm install --prefix "$dir" --save-exact --no-audit --no-fund \
+    --loglevel=error "@action-validator/cli@$version" \
+    "@action-validator/core@$version" >&2; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 3 ] || exit 1
+    sleep 5
+  done
 fi
 [ $# -gt 0 ] || set -- "$top"/.github/workflows/*.yml
 status=0
