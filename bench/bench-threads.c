@@ -98,13 +98,15 @@ void tb_threads_start(struct tb_threads *th, int n, void (*fn)(void *),
     th->t[i] = bh_thread_start(fn, arg);
 }
 
-void tb_threads_stop(struct tb_threads *th) {
+int tb_threads_stop(struct tb_threads *th, int *echoes) {
   int i;
 
   bh_store(&th->stop, 1);
   for (i = 0; i < th->n; i++)
     bh_thread_join(th->t[i]);
   th->n = 0;
+  *echoes = bh_load(&th->echoes);
+  return bh_load(&th->errors) == 0 ? 0 : -1;
 }
 
 /* ---- the client process ------------------------------------------------- */
@@ -278,22 +280,6 @@ static int case_chosen(int c) {
   return bh_cfg.only == NULL || strstr(case_name(c), bh_cfg.only) != NULL;
 }
 
-/* Whether --family (a comma-separated list of names) lets name run. */
-static int family_chosen(const char *name) {
-  const char *p = bh_cfg.family;
-  size_t n = strlen(name);
-
-  if (p == NULL)
-    return 1;
-  for (;;) {
-    if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-      return 1;
-    if ((p = strchr(p, ',')) == NULL)
-      return 0;
-    p++;
-  }
-}
-
 /* One server of family f with the case's threads, one client process. */
 static void measure(int c, int f, int r) {
   const struct tb_family *fam = families[f];
@@ -336,7 +322,7 @@ static void run_rounds(void) {
       /* The order of families alternates from round to round. */
       for (k = 0; k < NFAM; k++) {
         f = r % 2 == 0 ? k : NFAM - 1 - k;
-        if (!family_chosen(families[f]->name))
+        if (!bh_family_chosen(families[f]->name))
           continue;
         snprintf(what, sizeof(what), "%s, %s, round %d", families[f]->name,
                  case_name(c), r + 1);
@@ -361,9 +347,9 @@ static void stats(int ca, int fa, int cb, int fb, int v, struct stats *s) {
 
   for (r = 0; r < n; r++) {
     a[r] =
-        family_chosen(families[fa]->name) ? results[ca][fa][r][v] : bh_nan();
+        bh_family_chosen(families[fa]->name) ? results[ca][fa][r][v] : bh_nan();
     b[r] =
-        family_chosen(families[fb]->name) ? results[cb][fb][r][v] : bh_nan();
+        bh_family_chosen(families[fb]->name) ? results[cb][fb][r][v] : bh_nan();
     q[r] = !bh_isnan(a[r]) && !bh_isnan(b[r]) && b[r] > 0 ? a[r] / b[r]
                                                           : bh_nan();
   }
@@ -421,7 +407,7 @@ static void print_scaling(void) {
          "min..max |\n");
   printf("|---|---:|---:|---:|---|\n");
   for (f = 0; f < NFAM; f++) {
-    if (!family_chosen(families[f]->name))
+    if (!bh_family_chosen(families[f]->name))
       continue;
     stats(1, f, 0, f, 0, &s);
     print_row(families[f]->name, swapped(&s), 0);

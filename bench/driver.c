@@ -109,22 +109,6 @@ static int selected(int c) {
   return 0;
 }
 
-/* Whether --family (a comma-separated list of names) lets name run. */
-static int family_chosen(const char *name) {
-  const char *p = bh_cfg.family;
-  size_t n = strlen(name);
-
-  if (p == NULL)
-    return 1;
-  for (;;) {
-    if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-      return 1;
-    if ((p = strchr(p, ',')) == NULL)
-      return 0;
-    p++;
-  }
-}
-
 static void measure(int c, int f, int r) {
   const struct bench_family *fam = family(f);
   struct bench_result res;
@@ -134,7 +118,7 @@ static void measure(int c, int f, int r) {
   work_of(&cases[c], &w);
   for (i = 0; i < BENCH_NVAL; i++)
     res.v[i] = bh_nan();
-  if (!fam->supports(&w) || !family_chosen(fam->name))
+  if (!fam->supports(&w) || !bh_family_chosen(fam->name))
     err = 0;
   else if (f == 0 && npipe_missing[w.tcp])
     err = npipe_missing[w.tcp];

@@ -178,13 +178,3 @@ int bh_self_run(const char *const *args, double *values, int n) {
   CloseHandle(pi.hThread);
   return bh__child_parse(out, values, n);
 }
-
-int bh_child_run(const char *family, double *values, int n) {
-  char ends[32], secs[32];
-  const char *args[] = {"--child",   family, "--ends", ends,
-                        "--seconds", secs,   NULL};
-
-  snprintf(ends, sizeof(ends), "%d", bh_cfg.ends);
-  snprintf(secs, sizeof(secs), "%g", bh_cfg.round_s);
-  return bh_self_run(args, values, n);
-}

@@ -52,6 +52,21 @@ static int parse_number(const char *opt, const char *text, double *out) {
 }
 
 /* Applies one option that takes a value.  Returns 0 or -1. */
+int bh_family_chosen(const char *name) {
+  const char *p = bh_cfg.family;
+  size_t n = strlen(name);
+
+  if (p == NULL)
+    return 1;
+  for (;;) {
+    if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+      return 1;
+    if ((p = strchr(p, ',')) == NULL)
+      return 0;
+    p++;
+  }
+}
+
 static int parse_valued(const char *opt, const char *val, int *seconds_set) {
   double x;
 
@@ -326,4 +341,14 @@ void bh_spin_stop(void) {
   for (i = 0; i < nspinners; i++)
     bh_thread_join(spinners[i]);
   nspinners = 0;
+}
+
+int bh_child_run(const char *family, double *values, int n) {
+  char ends[32], secs[32];
+  const char *args[] = {"--child",   family, "--ends", ends,
+                        "--seconds", secs,   NULL};
+
+  snprintf(ends, sizeof(ends), "%d", bh_cfg.ends);
+  snprintf(secs, sizeof(secs), "%g", bh_cfg.round_s);
+  return bh_self_run(args, values, n);
 }

@@ -28,6 +28,8 @@ extern struct bh_config bh_cfg;
 /* Parses argv into bh_cfg.  Returns 0, 1 after printing --help, or -1
  * after printing a usage error. */
 int bh_config_parse(int argc, char **argv);
+/* Whether --family (a comma-separated list of names) lets name run. */
+int bh_family_chosen(const char *name);
 
 /* Seconds on a monotonic clock. */
 double bh_now(void);

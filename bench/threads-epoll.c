@@ -182,9 +182,7 @@ static int stop(void *server, int *echoes) {
   struct server *sv = server;
   int i, rc;
 
-  tb_threads_stop(&sv->th);
-  *echoes = bh_load(&sv->th.echoes);
-  rc = bh_load(&sv->th.errors) == 0 ? 0 : -1;
+  rc = tb_threads_stop(&sv->th, echoes);
   for (i = 0; i < sv->nconns && i < TB_CONNS * 2; i++)
     if (sv->conns[i].fd >= 0)
       close(sv->conns[i].fd);

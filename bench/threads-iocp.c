@@ -235,12 +235,8 @@ static void *start(const char *name, int nthreads, char *addr, size_t len) {
 
 static int stop(void *server, int *echoes) {
   struct server *sv = server;
-  int rc = 0;
+  int rc = tb_threads_stop(&sv->th, echoes);
 
-  tb_threads_stop(&sv->th);
-  *echoes = bh_load(&sv->th.echoes);
-  if (bh_load(&sv->th.errors) != 0)
-    rc = -1;
   server_free(sv);
   return rc;
 }

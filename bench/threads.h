@@ -53,8 +53,9 @@ void tb_work(void);
 /* Starts n threads running fn(arg). */
 void tb_threads_start(struct tb_threads *th, int n, void (*fn)(void *),
                       void *arg);
-/* Sets the stop flag and joins the threads. */
-void tb_threads_stop(struct tb_threads *th);
+/* Sets the stop flag, joins the threads and stores the messages they
+ * echoed in *echoes.  Returns 0, or -1 when a thread met an error. */
+int tb_threads_stop(struct tb_threads *th, int *echoes);
 /* Non-zero once tb_threads_stop was called. */
 static inline int tb_stopping(struct tb_threads *th) {
   return bh_load(&th->stop);
