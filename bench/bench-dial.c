@@ -24,7 +24,7 @@
 #define TOK_C 2
 #define TOK_S 3
 #define TOK_W 100
-#define MAX_ROUNDS 64
+#define MAX_ROUNDS BH_MAX_ROUNDS
 
 static np_event scratch_[16]; /* events of waits that only turn the loop */
 

@@ -25,7 +25,7 @@
 #define WORK_US 50.0
 /* Set-up (connects) and any stall longer than this is an error. */
 #define SETUP_S 5.0
-#define MAX_ROUNDS 64
+#define MAX_ROUNDS BH_MAX_ROUNDS
 #define NFAM 2
 /* Figures: messages/s; wineserver and client CPU us per message (these
  * three from the client); the server process's CPU us per message. */
@@ -335,32 +335,24 @@ static void run_rounds(void) {
 
 /* ---- tables ------------------------------------------------------------- */
 
-struct stats {
-  double a, b, ratio, lo, hi;
-};
-
 /* Medians of value v of (case ca, family fa) and (cb, fb) over the
  * rounds, and of their same-round ratio a / b. */
-static void stats(int ca, int fa, int cb, int fb, int v, struct stats *s) {
-  double a[MAX_ROUNDS], b[MAX_ROUNDS], q[MAX_ROUNDS];
-  int r, n = bh_cfg.rounds;
+static void stats(int ca, int fa, int cb, int fb, int v,
+                  struct bh_pair_stats *s) {
+  double a[MAX_ROUNDS], b[MAX_ROUNDS];
+  int r;
 
-  for (r = 0; r < n; r++) {
-    a[r] =
-        bh_family_chosen(families[fa]->name) ? results[ca][fa][r][v] : bh_nan();
-    b[r] =
-        bh_family_chosen(families[fb]->name) ? results[cb][fb][r][v] : bh_nan();
-    q[r] = !bh_isnan(a[r]) && !bh_isnan(b[r]) && b[r] > 0 ? a[r] / b[r]
-                                                          : bh_nan();
+  for (r = 0; r < bh_cfg.rounds; r++) {
+    a[r] = bh_family_chosen(families[fa]->name) ? results[ca][fa][r][v]
+                                                : bh_nan();
+    b[r] = bh_family_chosen(families[fb]->name) ? results[cb][fb][r][v]
+                                                : bh_nan();
   }
-  s->a = bh_median(a, n);
-  s->b = bh_median(b, n);
-  s->ratio = bh_median(q, n);
-  s->lo = bh_min(q, n);
-  s->hi = bh_max(q, n);
+  bh_pair_stats(a, b, bh_cfg.rounds, s);
 }
 
-static void print_row(const char *label, const struct stats *s, int prec) {
+static void print_row(const char *label, const struct bh_pair_stats *s,
+                      int prec) {
   char a[32], b[32], q[32], lo[32], hi[32];
 
   printf("| %s | %s | %s | %s | %s..%s |\n", label,
@@ -371,7 +363,7 @@ static void print_row(const char *label, const struct stats *s, int prec) {
 
 /* npipe against the raw family, one row per thread count. */
 static void print_vs_raw(const char *title, int v, int prec) {
-  struct stats s;
+  struct bh_pair_stats s;
   int c;
 
   printf("\n### %s\n\n", title);
@@ -387,7 +379,7 @@ static void print_vs_raw(const char *title, int v, int prec) {
 }
 
 /* The row shows 1 thread first; the ratio stays 2 threads over 1. */
-static struct stats *swapped(struct stats *s) {
+static struct bh_pair_stats *swapped(struct bh_pair_stats *s) {
   double t = s->a;
 
   s->a = s->b;
@@ -397,7 +389,7 @@ static struct stats *swapped(struct stats *s) {
 
 /* Each family's 2-thread rate over its 1-thread rate, same round. */
 static void print_scaling(void) {
-  struct stats s;
+  struct bh_pair_stats s;
   int f;
 
   if (!case_chosen(0) || !case_chosen(1))

@@ -14,7 +14,7 @@
 
 #include "bench.h"
 
-#define MAX_ROUNDS 64
+#define MAX_ROUNDS BH_MAX_ROUNDS
 #define MAX_FAMILIES 4
 #define KIB 1024u
 
@@ -162,28 +162,18 @@ static void run_rounds(void) {
 
 /* ---- tables ------------------------------------------------------------- */
 
-struct row_stats {
-  double a, b, ratio, lo, hi;
-};
-
 /* Medians of value v of family fa and fb over the rounds and of their
  * same-round ratio. */
 static void row_stats(int c, int fa, int va, int fb, int vb,
-                      struct row_stats *s) {
-  double a[MAX_ROUNDS], b[MAX_ROUNDS], q[MAX_ROUNDS];
-  int r, n = bh_cfg.rounds;
+                      struct bh_pair_stats *s) {
+  double a[MAX_ROUNDS], b[MAX_ROUNDS];
+  int r;
 
-  for (r = 0; r < n; r++) {
+  for (r = 0; r < bh_cfg.rounds; r++) {
     a[r] = results[c][fa][r][va];
     b[r] = results[c][fb][r][vb];
-    q[r] = !bh_isnan(a[r]) && !bh_isnan(b[r]) && b[r] > 0 ? a[r] / b[r]
-                                                          : bh_nan();
   }
-  s->a = bh_median(a, n);
-  s->b = bh_median(b, n);
-  s->ratio = bh_median(q, n);
-  s->lo = bh_min(q, n);
-  s->hi = bh_max(q, n);
+  bh_pair_stats(a, b, bh_cfg.rounds, s);
 }
 
 /* The factor from a family's figure of kind k to the table's unit. */
@@ -219,7 +209,7 @@ static void cell(char *buf, size_t len, double x, int c, int f, int prec) {
 }
 
 /* One table row: family fa's figure, family fb's, their ratio. */
-static void print_row(const char *label, const struct row_stats *s, int c,
+static void print_row(const char *label, const struct bh_pair_stats *s, int c,
                       int fa, int fb, int prec, const char *target) {
   char a[48], b[48], q[32], lo[32], hi[32];
 
@@ -259,7 +249,7 @@ static void print_header(const char *title, const char *unit) {
 static void print_plain_group(const char *group, const char *title,
                               const char *unit) {
   char label[128], target[48];
-  struct row_stats s;
+  struct bh_pair_stats s;
   int c, f, printed = 0;
 
   for (c = 0; c < NCASES; c++) {
@@ -304,7 +294,7 @@ static void print_scale(void) {
               {SCALE_RSS, "resident B per idle end", 0},
               {SCALE_CREATE, "us to create a connected pair", -1}};
   char label[160], target[48];
-  struct row_stats s;
+  struct bh_pair_stats s;
   size_t i;
   int c, f;
 

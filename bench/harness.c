@@ -97,7 +97,7 @@ static int parse_valued(const char *opt, const char *val, int *seconds_set) {
 
 int bh_config_parse(int argc, char **argv) {
   static const char *const valued[] = {"--rounds", "--seconds", "--ends",
-                                       "--only", "--family", "--child"};
+                                       "--only",   "--family",  "--child"};
   int seconds_set = 0, ends_set = 0;
   int i;
 
@@ -351,4 +351,21 @@ int bh_child_run(const char *family, double *values, int n) {
   snprintf(ends, sizeof(ends), "%d", bh_cfg.ends);
   snprintf(secs, sizeof(secs), "%g", bh_cfg.round_s);
   return bh_self_run(args, values, n);
+}
+
+void bh_pair_stats(const double *a, const double *b, int n,
+                   struct bh_pair_stats *s) {
+  double q[BH_MAX_ROUNDS] = {0}; /* GCC cannot see the n set below */
+  int r;
+
+  if (n > BH_MAX_ROUNDS)
+    n = BH_MAX_ROUNDS;
+  for (r = 0; r < n; r++)
+    q[r] = !bh_isnan(a[r]) && !bh_isnan(b[r]) && b[r] > 0 ? a[r] / b[r]
+                                                          : bh_nan();
+  s->a = bh_median(a, n);
+  s->b = bh_median(b, n);
+  s->ratio = bh_median(q, n);
+  s->lo = bh_min(q, n);
+  s->hi = bh_max(q, n);
 }

@@ -12,15 +12,15 @@
 
 /* Settings from the command line (bh_config_parse). */
 struct bh_config {
-  int quick;         /* --quick: short rounds, fewer scale ends */
-  int rounds;        /* --rounds N: interleaved rounds (default 5) */
-  double round_s;    /* seconds each measurement runs */
-  int spin;          /* --spin: keep every CPU busy at idle priority */
-  int ends;          /* --ends N: registered ends in the scale case */
-  const char *only;  /* --only TEXT: cases whose name contains TEXT */
+  int quick;          /* --quick: short rounds, fewer scale ends */
+  int rounds;         /* --rounds N: interleaved rounds (default 5) */
+  double round_s;     /* seconds each measurement runs */
+  int spin;           /* --spin: keep every CPU busy at idle priority */
+  int ends;           /* --ends N: registered ends in the scale case */
+  const char *only;   /* --only TEXT: cases whose name contains TEXT */
   const char *family; /* --family LIST: only these families run */
-  const char *child; /* --child FAMILY: one scale run, result on stdout */
-  const char *argv0; /* the program, for messages */
+  const char *child;  /* --child FAMILY: one scale run, result on stdout */
+  const char *argv0;  /* the program, for messages */
 };
 
 extern struct bh_config bh_cfg;
@@ -108,6 +108,16 @@ void bh_child_print(int err, const double *values, int n);
 double bh_median(const double *v, int n);
 double bh_min(const double *v, int n);
 double bh_max(const double *v, int n);
+/* The most rounds a program keeps figures for. */
+#define BH_MAX_ROUNDS 64
+
+/* Two series measured round by round (NaN: none): their medians, and
+ * the median, least and greatest of their same-round ratio a / b. */
+struct bh_pair_stats {
+  double a, b, ratio, lo, hi;
+};
+void bh_pair_stats(const double *a, const double *b, int n,
+                   struct bh_pair_stats *s);
 /* NaN, portably. */
 double bh_nan(void);
 int bh_isnan(double x);
