@@ -112,3 +112,24 @@ npt_expect() {
 
 # Seconds since the epoch, with fractions when date has them.
 npt_now() { date +%s.%N 2>/dev/null | sed 's/N$/0/'; }
+
+# Starts COUNT message-mode clients of pipe:NAME at once, each sending
+# its own file in.I (made by the caller) and saving what comes back in
+# out.I; waits for all of them and checks that each exited 0:
+# npt_run_clients NAME COUNT.
+npt_run_clients() {
+  clients=""
+  i=0
+  while [ $i -lt "$2" ]; do
+    i=$((i + 1))
+    npt_start "$npt_work/in.$i" "$CLIENT" "pipe:$1" --message --half-close \
+      --wait --timeout 60000 >"$npt_work/out.$i" 2>"$npt_work/err.$i"
+    clients="$clients $npt_last:$i"
+  done
+  for c in $clients; do
+    npt_wait_pid "${c%%:*}" 120
+    i=${c#*:}
+    [ "$npt_status" -eq 0 ] ||
+      npt_fail "client $i exited with $npt_status ($(cat "$npt_work/err.$i"))"
+  done
+}

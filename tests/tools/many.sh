@@ -11,19 +11,14 @@ server=$npt_last
 npt_wait_server "$name" --message
 
 i=0
-clients=""
 while [ $i -lt $CLIENTS ]; do
   i=$((i + 1))
   printf 'client %d of %d\n' $i $CLIENTS >"$npt_work/in.$i"
-  npt_start "$npt_work/in.$i" "$CLIENT" "pipe:$name" --message --half-close \
-    --wait --timeout 60000 >"$npt_work/out.$i" 2>"$npt_work/err.$i"
-  clients="$clients $npt_last:$i"
 done
-for c in $clients; do
-  npt_wait_pid "${c%%:*}" 120
-  i=${c#*:}
-  [ "$npt_status" -eq 0 ] ||
-    npt_fail "client $i exited with $npt_status ($(cat "$npt_work/err.$i"))"
+npt_run_clients "$name" $CLIENTS
+i=0
+while [ $i -lt $CLIENTS ]; do
+  i=$((i + 1))
   npt_expect "$npt_work/out.$i" "client $i of $CLIENTS"
 done
 kill -0 "$server" 2>/dev/null ||

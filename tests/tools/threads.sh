@@ -9,26 +9,6 @@ CLIENTS=${NPT_CLIENTS:-40}
 # Message mode everywhere: a half-close in byte mode does not reach the
 # server through a Windows named pipe (npipe(7)); an empty message does.
 
-# run_clients NAME COUNT: starts COUNT clients of pipe:NAME, each sending
-# its own file in.I (made by the caller) and saving what comes back in
-# out.I; waits for all of them and checks that each exited 0.
-run_clients() {
-  clients=""
-  i=0
-  while [ $i -lt "$2" ]; do
-    i=$((i + 1))
-    npt_start "$npt_work/in.$i" "$CLIENT" "pipe:$1" --message --half-close \
-      --wait --timeout 60000 >"$npt_work/out.$i" 2>"$npt_work/err.$i"
-    clients="$clients $npt_last:$i"
-  done
-  for c in $clients; do
-    npt_wait_pid "${c%%:*}" 120
-    i=${c#*:}
-    [ "$npt_status" -eq 0 ] ||
-      npt_fail "client $i exited with $npt_status ($(cat "$npt_work/err.$i"))"
-  done
-}
-
 # payloads COUNT: in.I of 64 KiB and more, different for every client.
 payloads() {
   i=0
@@ -62,7 +42,7 @@ npt_start /dev/null "$SERVER" "pipe:$name" --echo --threads 4 --backlog 8 \
 server=$npt_last
 npt_wait_server "$name" --message
 payloads "$CLIENTS"
-run_clients "$name" "$CLIENTS"
+npt_run_clients "$name" "$CLIENTS"
 check_echo "$CLIENTS"
 server_alive "$server"
 echo "ok: --threads 4 echoed every byte to $CLIENTS concurrent clients"
@@ -74,7 +54,7 @@ npt_start /dev/null "$SERVER" "pipe:$name" --echo --threads 3 \
   --max-clients 2 --message >/dev/null 2>"$npt_work/server.err"
 server=$npt_last
 npt_wait_server "$name" --message
-run_clients "$name" $full
+npt_run_clients "$name" $full
 check_echo $full
 server_alive "$server"
 echo "ok: --threads 3 --max-clients 2 served $full clients in turn"
@@ -101,7 +81,7 @@ while [ $i -lt $execs ]; do
     echo "line $n of client $i"
   done >"$npt_work/in.$i"
 done
-run_clients "$name" $execs
+npt_run_clients "$name" $execs
 i=0
 while [ $i -lt $execs ]; do
   i=$((i + 1))
@@ -117,7 +97,7 @@ npt_start /dev/null "$SERVER" "pipe:$name" --echo --threads 4 --once \
   --message >/dev/null 2>"$npt_work/server.err"
 server=$npt_last
 payloads 1
-run_clients "$name" 1
+npt_run_clients "$name" 1
 check_echo 1
 npt_wait_pid "$server" 30
 [ "$npt_status" -eq 0 ] ||
