@@ -633,6 +633,18 @@ START_TEST(test_pipe_win_default_descriptor_reads_back) {
 }
 END_TEST
 
+/* The access list of instance h, read back; free the result with
+ * LocalFree. */
+static PSECURITY_DESCRIPTOR read_dacl(HANDLE h, PACL *dacl) {
+  PSECURITY_DESCRIPTOR sd = NULL;
+
+  ck_assert_uint_eq(GetSecurityInfo(h, SE_KERNEL_OBJECT,
+                                    DACL_SECURITY_INFORMATION, NULL, NULL,
+                                    dacl, NULL, &sd),
+                    ERROR_SUCCESS);
+  return sd;
+}
+
 /* A caller's descriptor replaces the default one. */
 START_TEST(test_pipe_win_custom_descriptor_applied) {
   np_listener *l;
@@ -647,10 +659,7 @@ START_TEST(test_pipe_win_custom_descriptor_applied) {
   memset(&o, 0, sizeof(o));
   o.sddl = sddl;
   ck_assert_int_eq(np_listen(poll_, name_, &o, TOK_L, &l), 0);
-  ck_assert_uint_eq(GetSecurityInfo(pcalls[0].handle, SE_KERNEL_OBJECT,
-                                    DACL_SECURITY_INFORMATION, NULL, NULL,
-                                    &dacl, NULL, &sd),
-                    ERROR_SUCCESS);
+  sd = read_dacl(pcalls[0].handle, &dacl);
   ck_assert_uint_eq(dacl->AceCount, 2);
   ck_assert(
       IsWellKnownSid((PSID)&ace_at(dacl, 0)->SidStart, WinLocalSystemSid));
@@ -696,10 +705,7 @@ START_TEST(test_pipe_win_custom_descriptor_strips_create_instance) {
   ck_assert_int_eq(np_connect(poll_, name_, NULL, TOK_C, 0, &c), 0);
   s = accept_one(l, TOK_S, 0);
   for (i = 0; i < npcalls; i++) {
-    ck_assert_uint_eq(GetSecurityInfo(pcalls[i].handle, SE_KERNEL_OBJECT,
-                                      DACL_SECURITY_INFORMATION, NULL, NULL,
-                                      &dacl, NULL, &sd),
-                      ERROR_SUCCESS);
+    sd = read_dacl(pcalls[i].handle, &dacl);
     ck_assert_uint_eq(dacl->AceCount, 7);
     ck_assert(mask_is_all(ace_at(dacl, 0)->Mask));
     ck_assert(mask_is_all(ace_at(dacl, 1)->Mask));
