@@ -803,7 +803,7 @@ START_TEST(test_pipe_win_client_accepts_plain_win32_server) {
   HANDLE server;
   np_stream *c;
   wchar_t wide[300];
-  char name[300];
+  char name[300], got[200], *text;
 
   npt_pipe_name(name, sizeof(name), "plain");
   wcscpy(wide, L"\\\\.\\pipe\\");
@@ -813,6 +813,18 @@ START_TEST(test_pipe_win_client_accepts_plain_win32_server) {
   ck_assert_ptr_ne(server, INVALID_HANDLE_VALUE);
   ck_assert_int_eq(np_connect(poll_, name, NULL, TOK_C, 0, &c), 0);
   ck_assert_int_eq(owner_reads, 1);
+  /* The client names that server the same way.  Under Wine that is the
+   * server process's user, this one; on Windows the owner, which for an
+   * elevated process is Administrators. */
+  ck_assert_int_gt(np_stream_peer_sid(c, got, sizeof(got)), 0);
+  if (npt_under_wine()) {
+    PSID me = user_sid();
+
+    ck_assert(ConvertSidToStringSidA(me, &text));
+    ck_assert_str_eq(got, text);
+    LocalFree(text);
+    free(me);
+  }
   np_close(c);
   CloseHandle(server);
   free_poll_no_leak();

@@ -5,8 +5,8 @@
  * for an instant (the client opened at identification level, which is
  * enough to read a token and no more), then puts back whatever token the
  * thread had before, so that a caller already impersonating someone
- * keeps doing so.  The client end reads the owner of the instance it
- * opened: the account that created it.  Names are looked up after the
+ * keeps doing so.  The client end asks who serves the instance it
+ * opened (np__security_server_sid), as the server check does.  Names are looked up after the
  * poller's lock is released (np__peer_id_user), since the lookup may ask
  * a domain controller.
  */
@@ -14,8 +14,7 @@
 
 #include <winsock2.h>
 #include <windows.h>
-/* aclapi.h and sddl.h need windows.h first. */
-#include <aclapi.h>
+/* sddl.h needs windows.h first. */
 #include <sddl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,24 +22,6 @@
 #include "win/pipe.h"
 
 #define NAME_MAX_ 256 /* characters of an account or domain name */
-
-static int copy_sid(PSID sid, struct np__peer_id *id) {
-  if (sid == NULL || !CopySid((DWORD)sizeof(id->sid), id->sid, sid))
-    return NP_EIO;
-  return 0;
-}
-
-static int token_user(HANDLE token, struct np__peer_id *id) {
-  union {
-    TOKEN_USER user;
-    unsigned char bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-  } info;
-  DWORD len;
-
-  if (!GetTokenInformation(token, TokenUser, &info, sizeof(info), &len))
-    return np__error_from_win32(GetLastError());
-  return copy_sid(info.user.User.Sid, id);
-}
 
 /* The client's user, read through its identification token. */
 static int client_id(HANDLE pipe, struct np__peer_id *id) {
@@ -64,24 +45,8 @@ static int client_id(HANDLE pipe, struct np__peer_id *id) {
     CloseHandle(before);
   if (e != 0)
     return np__error_from_win32(e);
-  err = token_user(token, id);
+  err = np__security_token_user(token, (PSID)id->sid);
   CloseHandle(token);
-  return err;
-}
-
-/* The server's account: the owner of the instance. */
-static int server_id(HANDLE pipe, struct np__peer_id *id) {
-  PSECURITY_DESCRIPTOR sd = NULL;
-  PSID owner = NULL;
-  DWORD e = GetSecurityInfo(pipe, SE_KERNEL_OBJECT,
-                            OWNER_SECURITY_INFORMATION, &owner, NULL, NULL,
-                            NULL, &sd);
-  int err;
-
-  if (e != ERROR_SUCCESS)
-    return np__error_from_win32(e);
-  err = copy_sid(owner, id);
-  LocalFree(sd);
   return err;
 }
 
@@ -94,7 +59,8 @@ int np__pipe_peer_id(np_stream *s, struct np__peer_id *id) {
 
   if (p->handle == INVALID_HANDLE_VALUE)
     return p->werr != 0 ? p->werr : NP_ENOTCONN;
-  return p->server ? client_id(p->handle, id) : server_id(p->handle, id);
+  return p->server ? client_id(p->handle, id)
+                   : np__security_server_sid(p->handle, (PSID)id->sid);
 }
 
 int np__pipe_impersonate(np_stream *s) {

@@ -53,6 +53,14 @@ int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out);
  * owned by this process's user, LocalSystem or Administrators, NP_EACCES
  * for anyone else (a squatter), or NP_E* when it cannot be read. */
 int np__security_vet_server(HANDLE h);
+/* Who serves pipe h, into sid (room for SECURITY_MAX_SID_SIZE bytes):
+ * the instance's owner, or, when it has none (Wine, for a pipe made
+ * without a descriptor), the user of the server process.  Returns 0 or
+ * NP_E*. */
+int np__security_server_sid(HANDLE h, PSID sid);
+/* The user of token, into sid (room for SECURITY_MAX_SID_SIZE bytes).
+ * Returns 0 or NP_E*. */
+int np__security_token_user(HANDLE token, PSID sid);
 
 /* The pipe's peer (pipe-identity.c): on the server end the client's
  * token's user, read by impersonating it at identification level for

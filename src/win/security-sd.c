@@ -210,17 +210,24 @@ int np__security_new(const char *sddl, PSECURITY_DESCRIPTOR *out) {
   return 0;
 }
 
-/* The user of the process that serves pipe h, into sid (room for
- * SECURITY_MAX_SID_SIZE bytes).  Returns 0 or NP_E*. */
-static int server_process_user(HANDLE h, PSID sid) {
+int np__security_token_user(HANDLE token, PSID sid) {
   union {
     TOKEN_USER user;
     unsigned char bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
   } info;
+  DWORD len;
+
+  if (!GetTokenInformation(token, TokenUser, &info, sizeof(info), &len) ||
+      !CopySid(SECURITY_MAX_SID_SIZE, sid, info.user.User.Sid))
+    return np__error_from_win32(GetLastError());
+  return 0;
+}
+
+/* The user of the process that serves pipe h. */
+static int server_process_user(HANDLE h, PSID sid) {
   HANDLE process, token;
   ULONG pid;
-  DWORD len;
-  int err = 0;
+  int err;
 
   if (!GetNamedPipeServerProcessId(h, &pid))
     return np__error_from_win32(GetLastError());
@@ -231,48 +238,48 @@ static int server_process_user(HANDLE h, PSID sid) {
     CloseHandle(process);
     return NP_EACCES;
   }
-  if (!GetTokenInformation(token, TokenUser, &info, sizeof(info), &len) ||
-      !CopySid(SECURITY_MAX_SID_SIZE, sid, info.user.User.Sid))
-    err = np__error_from_win32(GetLastError());
+  err = np__security_token_user(token, sid);
   CloseHandle(token);
   CloseHandle(process);
   return err;
 }
 
-int np__security_vet_server(HANDLE h) {
+int np__security_server_sid(HANDLE h, PSID sid) {
   PSECURITY_DESCRIPTOR sd = NULL;
-  unsigned char process_user[SECURITY_MAX_SID_SIZE];
   PSID owner = NULL;
-  struct self me;
-  DWORD e;
-  int err = read_self(&me);
+  DWORD e = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
+                            &owner, NULL, NULL, NULL, &sd);
+  int err = 0;
 
-  if (err != 0)
-    return err;
-  e = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
-                      NULL, NULL, NULL, &sd);
   if (e != ERROR_SUCCESS)
     return np__error_from_win32(e);
   /* Windows gives every pipe an owner; Wine gives none to one created
    * without a descriptor.  Then the server process's user answers. */
-  if (owner == NULL) {
-    LocalFree(sd);
-    sd = NULL;
-    if ((err = server_process_user(h, process_user)) != 0)
-      return err;
-    owner = process_user;
-  }
+  if (owner == NULL)
+    err = server_process_user(h, sid);
+  else if (!CopySid(SECURITY_MAX_SID_SIZE, sid, owner))
+    err = np__error_from_win32(GetLastError());
+  LocalFree(sd);
+  return err;
+}
+
+int np__security_vet_server(HANDLE h) {
+  unsigned char owner[SECURITY_MAX_SID_SIZE];
+  struct self me;
+  int err = read_self(&me);
+
+  if (err != 0 || (err = np__security_server_sid(h, owner)) != 0)
+    return err;
   /* The instance's owner is who created it: this user, LocalSystem,
    * Administrators (an elevated process's default owner), or whatever
    * this process would itself stamp on what it creates (its token's
    * default owner: Wine's is a group, Domain Users). */
-  if (!(EqualSid(owner, me.user.user.User.Sid) ||
-        EqualSid(owner, me.owner.owner.Owner) ||
-        IsWellKnownSid(owner, WinLocalSystemSid) ||
-        IsWellKnownSid(owner, WinBuiltinAdministratorsSid)))
-    err = NP_EACCES;
-  LocalFree(sd);
-  return err;
+  if (EqualSid(owner, me.user.user.User.Sid) ||
+      EqualSid(owner, me.owner.owner.Owner) ||
+      IsWellKnownSid(owner, WinLocalSystemSid) ||
+      IsWellKnownSid(owner, WinBuiltinAdministratorsSid))
+    return 0;
+  return NP_EACCES;
 }
 
 void np__security_free(PSECURITY_DESCRIPTOR sd) {
